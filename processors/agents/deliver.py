@@ -1,0 +1,66 @@
+"""Deliver agent: alerts -> each channel of the subscription (webhook, Slack, email).
+
+Delivery retries with backoff live in processors/delivery; after the last
+attempt the alert goes to the dead-letter topic. Every attempt is recorded
+in the `alerts` index (for Kibana and `wirewatch alerts list`).
+"""
+
+from __future__ import annotations
+
+import faust
+import structlog
+
+from processors.agents.failures import send_dead_letter
+from processors.context import WorkerContext
+from wirewatch.schema import Alert, SchemaError
+
+log = structlog.get_logger(__name__)
+DELIVERY_CONCURRENCY = 4  # a slow endpoint must not hold up every other alert
+
+
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    from processors.delivery import deliver, record_delivery
+    from processors.es.client import make_async_client
+    from processors.subscriptions import CachedSubscriptions
+
+    settings = ctx.settings
+
+    @app.agent(ctx.topics.alerts, name=f"{settings.processor.app_id}.deliver", concurrency=DELIVERY_CONCURRENCY)
+    async def deliver_agent(stream):
+        es = make_async_client(settings.es)
+        subs = CachedSubscriptions(es, ctx.indices, settings.alerts.subscriptions_refresh_s)
+        try:
+            async for event in stream.events():
+                await deliver_one(es, subs, event.key, event.value)
+        finally:
+            await es.close()
+
+    async def deliver_one(es, subs, key: bytes | None, value: bytes) -> None:
+        try:
+            alert = Alert.from_json(value)
+        except SchemaError as exc:
+            await send_dead_letter(ctx.topics.dead_letters, "deliver", str(exc), key, value)
+            return
+        # Channels (and their secrets) come from the subscription, never from the
+        # alerts topic, which other consumers read too.
+        subscription = next((s for s in await subs.active() if s.id == alert.subscription_id), None)
+        if subscription is None:
+            log.info("alert_for_inactive_subscription", alert_id=alert.id, subscription=alert.subscription_id)
+            return
+        for channel in subscription.channels:
+            if channel.type == "kafka":
+                continue  # the alerts topic itself is that channel
+            try:
+                result = await deliver(alert, channel, settings)
+            except Exception as exc:  # noqa: BLE001 - never escape an agent
+                await send_dead_letter(ctx.topics.dead_letters, "deliver", f"{type(exc).__name__}: {exc}", key, value)
+                continue
+            try:
+                await record_delivery(es, ctx.indices, alert, result)
+            except Exception as exc:  # noqa: BLE001 - the record is secondary to the delivery
+                log.warning("record_delivery_failed", alert_id=alert.id, error=str(exc))
+            log.info("delivered", alert_id=alert.id, channel=channel.type, ok=result.ok, attempts=result.attempts)
+            if not result.ok:
+                await send_dead_letter(ctx.topics.dead_letters, "deliver",
+                                       f"{channel.type} delivery failed after {result.attempts} attempt(s): {result.error}",
+                                       key, value)

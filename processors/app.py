@@ -1,0 +1,44 @@
+"""Builds the Faust app, and nothing else: each agent lives in processors/agents/
+and registers itself on the app given here."""
+
+from __future__ import annotations
+
+import faust
+
+from processors.agents import deliver, enrich, index, match
+from processors.context import WorkerContext
+from processors.topics import declare_topics
+from wirewatch.names import Indices, Topics
+from wirewatch.settings import Settings
+
+AGENT_MODULES = (enrich, index, match, deliver)
+
+
+def create_app(settings: Settings) -> faust.App:
+    proc, kafka = settings.processor, settings.kafka
+    app = faust.App(
+        proc.app_id,
+        broker=[f"kafka://{host}" for host in kafka.bootstrap_servers.split(",")],
+        store="memory://",
+        datadir=str(proc.data_dir),
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication_factor,
+        producer_acks=-1,
+        producer_compression_type=None if kafka.compression == "none" else kafka.compression,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=proc.web_port > 0,
+        web_port=proc.web_port or 6066,
+        web_bind="127.0.0.1",
+        broker_commit_every=500,
+        broker_commit_interval=1.0,
+    )
+    names = Topics.from_settings(kafka)
+    ctx = WorkerContext(
+        settings=settings,
+        topic_names=names,
+        indices=Indices.from_settings(settings.es),
+        topics=declare_topics(app, names, kafka.partitions),
+    )
+    for module in AGENT_MODULES:
+        module.register(app, ctx)
+    return app

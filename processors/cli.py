@@ -1,0 +1,44 @@
+"""`wirewatch worker` (the Faust agents) and `wirewatch topics create`."""
+
+from __future__ import annotations
+
+import os
+
+from wirewatch.settings import load_settings
+
+
+def _worker(args) -> int:
+    from faust.worker import Worker
+
+    from processors.app import create_app
+    from wirewatch.kafka_admin import ensure_topics
+    from wirewatch.names import Topics
+
+    settings = load_settings()
+    ensure_topics(settings.kafka, Topics.from_settings(settings.kafka))
+    app = create_app(settings)
+    level = args.loglevel or os.environ.get("WIREWATCH_LOG_LEVEL", "warning")
+    worker = Worker(app, loglevel=level.upper(), quiet=True)
+    worker.execute_from_commandline()  # returns only on shutdown (SIGTERM / SIGINT)
+    return 0
+
+
+def _topics(args) -> int:
+    from wirewatch.kafka_admin import ensure_topics
+    from wirewatch.names import Topics
+
+    settings = load_settings()
+    created = ensure_topics(settings.kafka, Topics.from_settings(settings.kafka))
+    for name in Topics.from_settings(settings.kafka).all():
+        print(f"{name}\t{'created' if name in created else 'exists'}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("worker", help="run the Faust agents: enrich, index, match, deliver")
+    p.add_argument("--loglevel", default=None, help="debug, info, warning (default) or error")
+    p.set_defaults(func=_worker)
+
+    p = sub.add_parser("topics", help="create Wirewatch's Kafka topics")
+    p.add_argument("action", choices=["create"])
+    p.set_defaults(func=_topics)

@@ -1,0 +1,101 @@
+"""One HTTP POST to a user-given URL, with the feed fetcher's address rules.
+
+The host is resolved and every address checked by ``producers.safety``
+(loopback, private, link-local, ... refused unless in settings.alerts.allow_hosts);
+the request then goes to the checked address itself (Host header and TLS SNI
+carry the name), so a second DNS answer cannot redirect it (DNS rebinding).
+Redirects are not followed: a signed alert is not re-sent to wherever a 3xx
+points.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from producers.fetcher import parse_retry_after
+from producers.safety import AddressPolicy, RefusedAddress, ResolveError
+
+USER_AGENT = "Wirewatch-Alerts/0.1"
+MAX_ERROR_BODY = 300
+
+
+class TargetRefused(Exception):
+    """A target we will not connect to (bad URL or refused address): not retried."""
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int | None           # None: no HTTP answer (connection error, timeout, DNS)
+    retry_after_s: float | None = None
+    error: str | None = None
+
+
+def policy_for(alert_settings) -> AddressPolicy:
+    return AddressPolicy.from_allow_list(alert_settings.allow_hosts)
+
+
+def safe_target(url: str) -> str:
+    """scheme://host[:port] of a URL: what logs and records show (paths of
+    Slack-style webhook URLs are secrets)."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+    except ValueError:
+        return "(invalid url)"
+
+
+async def check_target(url: str, policy: AddressPolicy) -> tuple[str, str, int, str]:
+    """(scheme, host, port, pinned URL) of a URL whose address passes the policy."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise TargetRefused(f"not a valid URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise TargetRefused(f"only http(s) URLs can receive alerts, not {safe_target(url)!r}")
+    if parts.username or parts.password:
+        raise TargetRefused("credentials in the URL are not supported; use the channel secret")
+    host = parts.hostname
+    port = port or (443 if scheme == "https" else 80)
+    try:
+        address = (await policy.resolve(host, port))[0]
+    except RefusedAddress as exc:
+        raise TargetRefused(str(exc).replace("producer.allow_hosts", "alerts.allow_hosts")) from None
+    shown = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
+    pinned = urlunsplit((scheme, f"{shown}:{port}", parts.path or "/", parts.query, ""))
+    return scheme, host, port, pinned
+
+
+async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], policy: AddressPolicy) -> HttpAnswer:
+    """POST once; never raises for network trouble (TargetRefused for a target
+    that must not be retried)."""
+    try:
+        scheme, host, port, pinned = await check_target(url, policy)
+    except ResolveError as exc:
+        return HttpAnswer(None, error=f"DNS: {exc}")
+    netloc = host if port in (80, 443) else f"{host}:{port}"
+    all_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "Host": netloc, **headers}
+    extensions = {"sni_hostname": host} if scheme == "https" else {}
+    try:
+        request = client.build_request("POST", pinned, content=body, headers=all_headers, extensions=extensions)
+        response = await client.send(request)
+    except httpx.TimeoutException:
+        return HttpAnswer(None, error="timeout")
+    except httpx.HTTPError as exc:
+        return HttpAnswer(None, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+    error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}: {response.text[:MAX_ERROR_BODY]}"
+    return HttpAnswer(response.status_code, parse_retry_after(response.headers.get("retry-after")), error)
+
+
+def new_client(timeout_s: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        trust_env=False,  # no proxy from the environment: we connect to checked addresses only
+        timeout=httpx.Timeout(timeout_s),
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+    )

@@ -1,0 +1,261 @@
+"""Topic tagging: a weighted lexicon per topic, plus topics defined by queries.
+
+The taxonomy is data (processors/data/taxonomy/*.yaml, one file per language
+plus query-defined topics), loaded once per worker; see en.yaml for the
+format. Lexicons of every language are merged into one table, so a Spanish
+article is tagged with the Spanish terms without waiting for language
+detection, and a mixed-language text gets both.
+
+Scoring: each topic sums ``weight * (1 + ln(count))`` over its terms found in
+the article, title words counting twice. A topic is tagged when that sum
+reaches `MIN_RAW` and is at least `MIN_SHARE_OF_TOP` of the best topic's;
+its score is its sum relative to the best one, damped for articles with
+little evidence. Multi-label by design; each tag lists its triggering terms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import structlog
+import yaml
+
+from processors.enrich.data import data_path
+from processors.enrich.query import Document, Query, QuerySyntaxError, parse
+from processors.enrich.text import Analysis, tokenize
+from wirewatch.schema import TopicTag
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_TAXONOMY_DIR = data_path("taxonomy")
+MIN_RAW = 4.0
+MIN_SHARE_OF_TOP = 0.35
+MAX_TAGS = 5
+MAX_TERMS_PER_TAG = 8
+TITLE_WEIGHT = 2
+EVIDENCE_SCALE = 8.0      # raw sum at which the top topic's score reaches ~0.63
+MAX_TAXONOMY_FILE_BYTES = 2_000_000
+DEFAULT_QUERY_SCORE = 0.8
+
+
+class TaxonomyError(ValueError):
+    """A taxonomy file that cannot be used; the message names the file and key."""
+
+
+@dataclass
+class TopicDef:
+    name: str
+    label: str = ""
+    iptc: str = ""
+    terms: dict[str, float] = field(default_factory=dict)   # term as written -> weight
+    query: Query | None = None
+    query_score: float = DEFAULT_QUERY_SCORE
+
+
+def parse_term(entry: object, where: str) -> tuple[str, float]:
+    """'election^3' -> ('election', 3.0)."""
+    if not isinstance(entry, (str, int, float)):
+        raise TaxonomyError(f"{where}: a term must be text, not {type(entry).__name__}")
+    text = str(entry).strip()
+    weight = 1.0
+    if "^" in text:
+        text, _, raw_weight = text.rpartition("^")
+        try:
+            weight = float(raw_weight)
+        except ValueError:
+            raise TaxonomyError(f"{where}: weight of {entry!r} is not a number") from None
+        if not 0 < weight <= 100:
+            raise TaxonomyError(f"{where}: weight of {entry!r} must be in (0, 100]")
+    if not tokenize(text.rstrip("*")):
+        raise TaxonomyError(f"{where}: term {entry!r} has no letters or digits")
+    return text.strip(), weight
+
+
+def read_taxonomy_file(path: Path) -> dict:
+    if path.stat().st_size > MAX_TAXONOMY_FILE_BYTES:
+        raise TaxonomyError(f"{path}: larger than {MAX_TAXONOMY_FILE_BYTES} bytes")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise TaxonomyError(f"{path}: not valid YAML: {exc}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("topics", {}), dict):
+        raise TaxonomyError(f"{path}: expected a mapping with a 'topics:' mapping")
+    return doc
+
+
+def merge_file(topics: dict[str, TopicDef], path: Path) -> None:
+    """Add one file's topics to `topics` (extending or replacing same-named ones)."""
+    doc = read_taxonomy_file(path)
+    for name, spec in (doc.get("topics") or {}).items():
+        where = f"{path}: topics.{name}"
+        if not isinstance(spec, dict):
+            raise TaxonomyError(f"{where}: expected a mapping (label, terms, query)")
+        unknown = set(spec) - {"label", "iptc", "terms", "query", "score", "replace"}
+        if unknown:
+            raise TaxonomyError(f"{where}: unknown key(s) {sorted(unknown)}")
+        topic = topics.get(name)
+        if topic is None or spec.get("replace"):
+            topic = topics[name] = TopicDef(name=str(name))
+        topic.label = str(spec.get("label") or topic.label or name)
+        topic.iptc = str(spec.get("iptc") or topic.iptc)
+        terms = spec.get("terms") or []
+        if not isinstance(terms, list):
+            raise TaxonomyError(f"{where}.terms: expected a list")
+        for i, entry in enumerate(terms):
+            term, weight = parse_term(entry, f"{where}.terms[{i}]")
+            topic.terms[term] = max(weight, topic.terms.get(term, 0.0))
+        if "query" in spec:
+            try:
+                topic.query = parse(str(spec["query"]))
+            except QuerySyntaxError as exc:
+                raise TaxonomyError(f"{where}.query: {exc}") from None
+            topic.query_score = float(spec.get("score", DEFAULT_QUERY_SCORE))
+
+
+def load_taxonomy(extra_dir: Path | None = None, include_defaults: bool = True) -> dict[str, TopicDef]:
+    """Default files, then the user's folder (a file with `replace_defaults: true` drops the defaults)."""
+    user_files = sorted(Path(extra_dir).glob("*.yaml")) + sorted(Path(extra_dir).glob("*.yml")) if extra_dir else []
+    if extra_dir and not Path(extra_dir).is_dir():
+        raise TaxonomyError(f"taxonomy_dir {extra_dir}: no such folder")
+    if any(read_taxonomy_file(p).get("replace_defaults") for p in user_files):
+        include_defaults = False
+    topics: dict[str, TopicDef] = {}
+    files = (sorted(DEFAULT_TAXONOMY_DIR.glob("*.yaml")) if include_defaults else []) + user_files
+    for path in files:
+        merge_file(topics, path)
+    return topics
+
+
+@dataclass(frozen=True)
+class _Entry:
+    topic: str
+    weight: float
+    term: str
+
+
+class Lexicon:
+    """Every term of every topic, indexed for one pass over an article's words."""
+
+    def __init__(self, topics: dict[str, TopicDef]):
+        self.words: dict[str, list[_Entry]] = {}
+        self.phrases: dict[str, list[tuple[tuple[str, ...], _Entry]]] = {}
+        self.prefixes: dict[str, list[_Entry]] = {}
+        for topic in topics.values():
+            for term, weight in topic.terms.items():
+                self._add(term, _Entry(topic.name, weight, term))
+        self.prefix_lengths = sorted({len(p) for p in self.prefixes})
+
+    def _add(self, term: str, entry: _Entry) -> None:
+        if term.endswith("*"):
+            words = tokenize(term[:-1])
+            if len(words) == 1:
+                self.prefixes.setdefault(words[0], []).append(entry)
+                return
+        words = tokenize(term)
+        if len(words) == 1:
+            self.words.setdefault(words[0], []).append(entry)
+        elif words:
+            self.phrases.setdefault(words[0], []).append((tuple(words), entry))
+
+    def hits(self, tokens: list[str]) -> Counter:
+        """(entry) -> occurrences in tokens."""
+        found: Counter = Counter()
+        counts = Counter(tokens)
+        words, phrases, prefixes = self.words, self.phrases, self.prefixes
+        for tok, n in counts.items():
+            for entry in words.get(tok, ()):
+                found[entry] += n
+            if tok in phrases:
+                for words_, entry in phrases[tok]:
+                    c = _count_phrase(tokens, words_, counts)
+                    if c:
+                        found[entry] += c
+            for length in self.prefix_lengths:
+                if len(tok) > length:
+                    for entry in prefixes.get(tok[:length], ()):
+                        found[entry] += n
+        return found
+
+
+def _count_phrase(tokens: list[str], words: tuple[str, ...], counts: Counter) -> int:
+    if any(w not in counts for w in words[1:]):
+        return 0
+    n = len(words)
+    first = words[0]
+    return sum(1 for i, tok in enumerate(tokens) if tok == first and tuple(tokens[i:i + n]) == words)
+
+
+class TopicTagger:
+    """Built once per worker from a taxonomy; `tag(analysis)` is pure."""
+
+    def __init__(self, topics: dict[str, TopicDef]):
+        self.topics = topics
+        self.lexicon = Lexicon(topics)
+        self.queries = [(t.name, t.query, t.query_score) for t in topics.values() if t.query is not None]
+
+    @classmethod
+    def from_dir(cls, extra_dir: Path | None = None) -> "TopicTagger":
+        return cls(load_taxonomy(extra_dir))
+
+    def raw_scores(self, analysis: Analysis) -> dict[str, tuple[float, list[str]]]:
+        """topic -> (evidence sum, triggering terms by contribution)."""
+        found = self.lexicon.hits(analysis.body_tokens)
+        for entry, n in self.lexicon.hits(analysis.title_tokens).items():
+            found[entry] += n * TITLE_WEIGHT
+        contributions: dict[str, list[tuple[float, str]]] = {}
+        for entry, n in found.items():
+            contributions.setdefault(entry.topic, []).append((entry.weight * (1 + math.log(n)), entry.term))
+        result = {}
+        for topic, parts in contributions.items():
+            parts.sort(reverse=True)
+            result[topic] = (sum(p[0] for p in parts), [term for _, term in parts])
+        return result
+
+    def tag(self, analysis: Analysis) -> list[TopicTag]:
+        raw = self.raw_scores(analysis)
+        tags = self._lexicon_tags(raw)
+        tags.extend(self._query_tags(analysis))
+        return tags
+
+    def _lexicon_tags(self, raw: dict[str, tuple[float, list[str]]]) -> list[TopicTag]:
+        if not raw:
+            return []
+        top = max(value for value, _ in raw.values())
+        if top < MIN_RAW:
+            return []
+        evidence = 1 - math.exp(-top / EVIDENCE_SCALE)
+        ranked = sorted(raw.items(), key=lambda kv: -kv[1][0])
+        tags = []
+        for name, (value, terms) in ranked[:MAX_TAGS]:
+            if value < MIN_RAW or value < MIN_SHARE_OF_TOP * top:
+                break
+            score = round(value / top * evidence, 3)
+            tags.append(TopicTag(name=name, score=score, terms=terms[:MAX_TERMS_PER_TAG]))
+        return tags
+
+    def _query_tags(self, analysis: Analysis) -> list[TopicTag]:
+        if not self.queries:
+            return []
+        doc = Document(analysis.tokens)
+        tags = []
+        for name, query, score in self.queries:
+            terms = query.matched_terms(doc)
+            if terms:
+                tags.append(TopicTag(name=name, score=score, terms=terms[:MAX_TERMS_PER_TAG]))
+        return tags
+
+    def primary(self, analysis: Analysis, among: Iterable[str] | None = None) -> str | None:
+        """The best-scoring lexicon topic (optionally among some topics), for evaluation."""
+        raw = self.raw_scores(analysis)
+        allowed = set(among) if among is not None else None
+        best = [(v, name) for name, (v, _) in raw.items() if allowed is None or name in allowed]
+        if not best:
+            return None
+        value, name = max(best)
+        return name if value >= MIN_RAW else None

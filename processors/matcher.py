@@ -1,0 +1,487 @@
+"""Matching enriched articles against every active subscription: "reverse
+percolation" on Elasticsearch itself.
+
+The promise of alerts is that a subscription catches exactly what the same
+query finds in a search. Elasticsearch's percolator would keep it, but the
+node we run (the 8.19 integ-test distribution, the only ES 8 server on Maven
+Central) has no percolator module. So we turn the problem around and let the
+same query engine, analysers and mapping do the matching:
+
+1. the batch of articles is bulk-indexed into a small scratch index
+   (``indices.scratch``, same mapping as the articles) under ids unique to this
+   batch, and refreshed;
+2. per chunk of ``chunk_size`` subscriptions, ONE search whose ``bool.should``
+   holds one named clause per subscription,
+   ``{"bool": {"must": query_string(sub.query), "filter": [sub filters]}, "_name": sub.id}``,
+   restricted to the batch by an ``ids`` filter; ``hits[].matched_queries``
+   says which subscriptions matched which article. Chunks run two at a time;
+3. for the (rare) matched pairs, one search per matched subscription with its
+   own query and a highlighter gives the highlighted fragments and the matched
+   terms of THAT subscription (a highlight of step 2 would mix every
+   subscription's terms); it also double-checks the match;
+4. the batch is deleted from the scratch index (in ``finally``).
+
+Subscriptions whose filters (language, source, topic, country) no article of
+the batch can satisfy are dropped in Python before step 2: the facts come from
+the same fields the filters read, so this is exact, and it is what makes
+filtered subscriptions nearly free. A chunk that Elasticsearch refuses (a query
+the server cannot parse, too many clauses) is split in halves until the bad
+subscription is alone; it is logged and skipped, never stopping the others.
+
+Alert id = ``alert_id(subscription id, story id)``: one alert per story per
+subscription. ``unseen_alerts`` is the pure dedup step the Faust agent applies
+with its table of ids already emitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import html
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Container, Iterable, Protocol
+from urllib.parse import quote
+
+import structlog
+from elasticsearch import ApiError
+
+from processors.es.templates import PLUGIN_ANALYZERS, render
+from processors.indexer import to_document
+from processors.query_validation import QueryRejected, parse, query_string_clause
+from processors.search import HIGHLIGHT_TEXT_FIELDS, HIGHLIGHT_TITLE_FIELDS
+from wirewatch.names import Indices
+from wirewatch.schema import Alert, Article, Subscription, alert_id
+
+log = structlog.get_logger(__name__)
+
+CHUNK_SIZE = 500          # subscriptions per search
+MAX_BATCH = 1000          # articles per scratch round (also the search size)
+CONCURRENT_SEARCHES = 2   # the node has few search threads; more only queues
+HIGHLIGHT_BATCH = 100     # searches per msearch of the highlight pass
+MAX_HIGHLIGHTS = 5
+MAX_MATCHED_TERMS = 20
+
+# Subscription filter -> fields of the article document it reads. A filter
+# matches when any of its fields holds one of the values. The fields with a
+# lowercase normalizer in the template compare case-insensitively.
+FILTER_FIELDS: dict[str, list[str]] = {
+    "languages": ["language"],
+    "sources": ["source", "domain"],
+    "topics": ["topics"],
+    "countries": ["source_country"],
+}
+LOWERCASED_FIELDS = frozenset({"language", "source", "domain", "source_country"})
+
+HIGHLIGHT = {
+    "encoder": "html",   # article text is escaped; only our <em> tags are markup
+    "pre_tags": ["<em>"],
+    "post_tags": ["</em>"],
+    "require_field_match": False,
+    "fields": {
+        **{f: {"number_of_fragments": 0} for f in HIGHLIGHT_TITLE_FIELDS},
+        **{f: {"fragment_size": 160, "number_of_fragments": 3} for f in HIGHLIGHT_TEXT_FIELDS},
+    },
+}
+
+
+async def plugin_analyzers_available(es) -> bool:
+    """Async twin of processors.es.templates.plugin_analyzers_available."""
+    for analyzer in PLUGIN_ANALYZERS:
+        try:
+            await es.indices.analyze(analyzer=analyzer, text="wirewatch")
+        except ApiError as exc:
+            if exc.meta.status != 400:
+                raise
+            return False
+    return True
+
+
+def scratch_index_body(indices: Indices, analyzers_available: bool) -> dict[str, Any]:
+    """Settings and mappings of the scratch index: those the articles template
+    gives (same analysers, same field types), on one shard with no replica and
+    no periodic refresh (the matcher refreshes when it needs to)."""
+    rendered = render(indices, analyzers_available)
+    settings: dict[str, Any] = {}
+    mappings: dict[str, Any] = {}
+    for component in rendered.components.values():
+        template = component["template"]
+        _deep_merge(settings, template.get("settings", {}))
+        _deep_merge(mappings, template.get("mappings", {}))
+    index_settings = settings.setdefault("index", {})
+    index_settings.pop("auto_expand_replicas", None)
+    index_settings.update({"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"})
+    return {"settings": settings, "mappings": mappings}
+
+
+def _deep_merge(into: dict[str, Any], other: dict[str, Any]) -> None:
+    for key, value in other.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+
+
+def article_document(article: Article) -> dict[str, Any]:
+    """The document of the articles index (processors/indexer.py): the scratch
+    copy must be the same for the same query to find the same thing."""
+    return to_document(article)
+
+
+class SubscriptionSource(Protocol):
+    async def active(self) -> list[Subscription]: ...
+
+
+# --- pure parts ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchFacts:
+    """Filter values present in a batch: a subscription whose filters none of
+    them satisfy cannot match any article of the batch."""
+    values: dict[str, frozenset[str]]
+
+
+def batch_facts(documents: Iterable[dict[str, Any]]) -> BatchFacts:
+    seen: dict[str, set[str]] = {name: set() for name in FILTER_FIELDS}
+    for document in documents:
+        for name, fields in FILTER_FIELDS.items():
+            for field_name in fields:
+                seen[name].update(_field_values(document, field_name))
+    return BatchFacts({name: frozenset(values) for name, values in seen.items()})
+
+
+def _field_values(document: dict[str, Any], field_name: str) -> set[str]:
+    value = document.get(field_name)
+    values = value if isinstance(value, list) else [value]
+    return {_normalise(field_name, v) for v in values if isinstance(v, str) and v}
+
+
+def _normalise(field_name: str, value: str) -> str:
+    return value.lower() if field_name in LOWERCASED_FIELDS else value
+
+
+def may_match(sub: Subscription, facts: BatchFacts) -> bool:
+    """False when no article of the batch can pass the subscription's filters."""
+    for name, fields in FILTER_FIELDS.items():
+        wanted = getattr(sub.filters, name)
+        if not wanted:
+            continue
+        normalised = {_normalise(f, v) for f in fields for v in wanted}
+        if not facts.values[name].intersection(normalised):
+            return False
+    return True
+
+
+def filter_clauses(sub: Subscription) -> list[dict[str, Any]]:
+    """One clause per non-empty filter; the values of one filter are ORed."""
+    clauses = []
+    for name, fields in FILTER_FIELDS.items():
+        values = list(getattr(sub.filters, name))
+        if not values:
+            continue
+        if len(fields) == 1:
+            clauses.append({"terms": {fields[0]: values}})
+        else:
+            clauses.append({"bool": {"should": [{"terms": {f: values}} for f in fields], "minimum_should_match": 1}})
+    return clauses
+
+
+def subscription_query(sub: Subscription) -> dict[str, Any]:
+    """The query a search for ``sub`` runs: its query string AND its filters.
+    `subs test` and the equivalence tests use it too."""
+    return {"bool": {"must": [query_string_clause(sub.query)], "filter": filter_clauses(sub)}}
+
+
+def chunk_search_body(subs: list[Subscription], doc_ids: list[str]) -> dict[str, Any]:
+    should = []
+    for sub in subs:
+        clause = subscription_query(sub)
+        clause["bool"]["_name"] = sub.id
+        should.append(clause)
+    return {
+        "query": {"bool": {"filter": [{"ids": {"values": doc_ids}}], "should": should, "minimum_should_match": 1}},
+        "size": len(doc_ids),
+        "_source": False,
+        "track_total_hits": False,
+    }
+
+
+def matches_from_response(response: dict[str, Any]) -> dict[str, set[str]]:
+    """doc id -> names (subscription ids) of the clauses that matched it."""
+    out: dict[str, set[str]] = {}
+    for hit in response.get("hits", {}).get("hits", []):
+        names = hit.get("matched_queries") or []
+        if isinstance(names, dict):  # include_named_queries_score form
+            names = list(names)
+        if names:
+            out.setdefault(hit["_id"], set()).update(names)
+    return out
+
+
+_EM = re.compile(r"<em>(.*?)</em>", re.S)
+
+
+def highlight_lines(highlight: dict[str, list[str]]) -> list[str]:
+    """Fragments in reading order (title first), without the copies the
+    per-language fields give of the same text, bounded."""
+    lines: list[str] = []
+    for name in (*HIGHLIGHT_TITLE_FIELDS, *HIGHLIGHT_TEXT_FIELDS):
+        for fragment in highlight.get(name, []):
+            if fragment not in lines:
+                lines.append(fragment)
+    return lines[:MAX_HIGHLIGHTS]
+
+
+def matched_terms(highlight: dict[str, list[str]]) -> list[str]:
+    terms: list[str] = []
+    for fragments in highlight.values():
+        for fragment in fragments:
+            for marked in _EM.findall(fragment):
+                term = html.unescape(marked).lower()
+                if term not in terms:
+                    terms.append(term)
+    return terms[:MAX_MATCHED_TERMS]
+
+
+def discover_url(kibana_url: str, article: Article) -> str:
+    """Kibana Discover filtered on the article's id, around its publication time."""
+    start = (article.published_at - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    end = (article.published_at + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    g = f"(time:(from:'{start}',to:'{end}'))"
+    a = f"(query:(language:kuery,query:'_id:\"{_rison_safe(article.id)}\"'))"
+    return f"{kibana_url.rstrip('/')}/app/discover#/?_g={quote(g, safe=':,()')}&_a={quote(a, safe=':,()')}"
+
+
+def _rison_safe(text: str) -> str:
+    return text.replace("!", "!!").replace("'", "!'").replace('"', '\\"')
+
+
+def story_of(article: Article) -> str:
+    return (article.enrichment.story_id if article.enrichment and article.enrichment.story_id else None) or article.id
+
+
+def build_alert(sub: Subscription, article: Article, highlight: dict[str, list[str]], kibana_url: str) -> Alert:
+    enrichment = article.enrichment
+    story = story_of(article)
+    return Alert(
+        id=alert_id(sub.id, story),
+        subscription_id=sub.id,
+        subscription_name=sub.name,
+        owner=sub.owner,
+        query=sub.query,
+        channels=sub.channels,
+        article_id=article.id,
+        story_id=story,
+        title=article.title,
+        url=article.url,
+        source=article.source.feed_name or article.source.feed_title or article.source.domain,
+        published_at=article.published_at,
+        highlights=highlight_lines(highlight),
+        matched_terms=matched_terms(highlight),
+        topics=[t.name for t in enrichment.topics] if enrichment else [],
+        entities=[e.text for e in enrichment.entities] if enrichment else [],
+        kibana_url=discover_url(kibana_url, article),
+        produced_at=article.produced_at,
+    )
+
+
+def unseen_alerts(alerts: Iterable[Alert], seen: Container[str]) -> list[Alert]:
+    """The alerts to emit: those whose id is not in ``seen`` (the agent's table
+    of ids already emitted), each id once (the first copy of a story wins)."""
+    out: list[Alert] = []
+    emitted: set[str] = set()
+    for alert in alerts:
+        if alert.id in seen or alert.id in emitted:
+            continue
+        emitted.add(alert.id)
+        out.append(alert)
+    return out
+
+
+def valid_subscriptions(subs: Iterable[Subscription]) -> list[Subscription]:
+    """Drop (and log) stored subscriptions whose query no longer validates, e.g.
+    saved before a rule was tightened: one bad row must not fail the batch."""
+    good = []
+    for sub in subs:
+        try:
+            parse(sub.query)
+        except QueryRejected as exc:
+            log.warning("matcher.invalid_subscription", subscription_id=sub.id, error=str(exc))
+            continue
+        good.append(sub)
+    return good
+
+
+# --- the matcher --------------------------------------------------------------------
+
+@dataclass
+class BatchStats:
+    articles: int = 0
+    candidates: int = 0
+    searches: int = 0
+    matches: int = 0
+    skipped_subscriptions: list[str] = field(default_factory=list)
+
+
+class Matcher:
+    """``await Matcher(...).match(articles)`` -> alerts, with an AsyncElasticsearch."""
+
+    def __init__(
+        self,
+        es,
+        indices: Indices,
+        subscriptions: SubscriptionSource,
+        *,
+        kibana_url: str = "http://127.0.0.1:5601",
+        chunk_size: int = CHUNK_SIZE,
+    ):
+        self.es = es
+        self.indices = indices
+        self.subscriptions = subscriptions
+        self.kibana_url = kibana_url
+        self.chunk_size = chunk_size
+        self._scratch_ready = False
+        self._searches = asyncio.Semaphore(CONCURRENT_SEARCHES)
+        self.last_stats = BatchStats()
+
+    @classmethod
+    def from_settings(cls, es, settings, subscriptions: SubscriptionSource, **kwargs) -> "Matcher":
+        return cls(es, Indices.from_settings(settings.es), subscriptions, kibana_url=settings.es.kibana_url, **kwargs)
+
+    async def ensure_scratch(self) -> None:
+        if self._scratch_ready:
+            return
+        if not await self.es.indices.exists(index=self.indices.scratch):
+            body = scratch_index_body(self.indices, await plugin_analyzers_available(self.es))
+            try:
+                await self.es.indices.create(index=self.indices.scratch, **body)
+            except ApiError as exc:
+                if "resource_already_exists_exception" not in str(exc):
+                    raise
+        self._scratch_ready = True
+
+    async def match(self, articles: list[Article]) -> list[Alert]:
+        alerts: list[Alert] = []
+        for start in range(0, len(articles), MAX_BATCH):
+            alerts.extend(await self._match_batch(articles[start:start + MAX_BATCH]))
+        return unseen_alerts(alerts, ())
+
+    async def _match_batch(self, articles: list[Article]) -> list[Alert]:
+        stats = BatchStats(articles=len(articles))
+        self.last_stats = stats
+        if not articles:
+            return []
+        documents = [article_document(a) for a in articles]
+        facts = batch_facts(documents)
+        candidates = [s for s in await self.subscriptions.active() if s.active and may_match(s, facts)]
+        candidates = valid_subscriptions(candidates)
+        stats.candidates = len(candidates)
+        if not candidates:
+            return []
+        await self.ensure_scratch()
+        batch = f"{uuid.uuid4().hex[:12]}"
+        by_doc = {f"{batch}-{i}": article for i, article in enumerate(articles)}
+        await self._index(dict(zip(by_doc, documents)))
+        try:
+            pairs = await self._matched_pairs(candidates, list(by_doc), stats)
+            highlights = await self._highlights(pairs, {s.id: s for s in candidates})
+        finally:
+            await self._forget(list(by_doc))
+        subs_by_id = {s.id: s for s in candidates}
+        alerts = [
+            build_alert(subs_by_id[sub_id], by_doc[doc_id], highlights.get((sub_id, doc_id), {}), self.kibana_url)
+            for doc_id, sub_ids in sorted(pairs.items())
+            for sub_id in sorted(sub_ids)
+            if sub_id in subs_by_id
+        ]
+        stats.matches = len(alerts)
+        log.info("matcher.batch", articles=stats.articles, candidates=stats.candidates,
+                 searches=stats.searches, alerts=len(alerts), skipped=len(stats.skipped_subscriptions))
+        return alerts
+
+    async def _index(self, documents: dict[str, dict[str, Any]]) -> None:
+        operations: list[dict[str, Any]] = []
+        for doc_id, document in documents.items():
+            operations.append({"index": {"_index": self.indices.scratch, "_id": doc_id}})
+            operations.append(document)
+        response = await self.es.bulk(operations=operations, refresh=True)
+        if response.get("errors"):
+            failed = [item["index"] for item in response["items"] if item["index"].get("error")]
+            reason = failed[0]["error"].get("reason", "unknown") if failed else "unknown"
+            raise RuntimeError(f"scratch index refused {len(failed)} of {len(documents)} articles: {reason}")
+
+    async def _forget(self, doc_ids: list[str]) -> None:
+        operations = [{"delete": {"_index": self.indices.scratch, "_id": d}} for d in doc_ids]
+        try:
+            await self.es.bulk(operations=operations)
+        except Exception as exc:  # noqa: BLE001 - leftovers are invisible to other batches (ids filter)
+            log.warning("matcher.scratch_cleanup_failed", error=str(exc)[:300], docs=len(doc_ids))
+
+    async def _matched_pairs(self, subs: list[Subscription], doc_ids: list[str], stats: BatchStats) -> dict[str, set[str]]:
+        chunks = [subs[i:i + self.chunk_size] for i in range(0, len(subs), self.chunk_size)]
+        results = await asyncio.gather(*(self._search_chunk(chunk, doc_ids, stats) for chunk in chunks))
+        merged: dict[str, set[str]] = {}
+        for result in results:
+            for doc_id, names in result.items():
+                merged.setdefault(doc_id, set()).update(names)
+        return merged
+
+    async def _search_chunk(self, subs: list[Subscription], doc_ids: list[str], stats: BatchStats) -> dict[str, set[str]]:
+        """Matches of one chunk; a refused chunk is split until the culprit is alone."""
+        try:
+            async with self._searches:
+                stats.searches += 1
+                response = await self.es.search(index=self.indices.scratch, **chunk_search_body(subs, doc_ids))
+        except ApiError as exc:
+            if exc.meta.status != 400:
+                raise
+            if len(subs) == 1:
+                log.warning("matcher.subscription_refused", subscription_id=subs[0].id, error=_reason(exc))
+                stats.skipped_subscriptions.append(subs[0].id)
+                return {}
+            half = len(subs) // 2
+            left, right = await asyncio.gather(
+                self._search_chunk(subs[:half], doc_ids, stats), self._search_chunk(subs[half:], doc_ids, stats)
+            )
+            for doc_id, names in right.items():
+                left.setdefault(doc_id, set()).update(names)
+            return left
+        return matches_from_response(dict(response))
+
+    async def _highlights(self, pairs: dict[str, set[str]], subs: dict[str, Subscription]) -> dict[tuple[str, str], dict]:
+        """(subscription id, doc id) -> highlight, one search per matched subscription."""
+        docs_of: dict[str, list[str]] = {}
+        for doc_id, sub_ids in pairs.items():
+            for sub_id in sub_ids:
+                docs_of.setdefault(sub_id, []).append(doc_id)
+        out: dict[tuple[str, str], dict] = {}
+        items = sorted(docs_of.items())
+        for start in range(0, len(items), HIGHLIGHT_BATCH):
+            part = items[start:start + HIGHLIGHT_BATCH]
+            searches: list[dict[str, Any]] = []
+            for sub_id, doc_ids in part:
+                searches.append({"index": self.indices.scratch})
+                searches.append({
+                    "query": {"bool": {"must": [subscription_query(subs[sub_id])], "filter": [{"ids": {"values": doc_ids}}]}},
+                    "size": len(doc_ids),
+                    "_source": False,
+                    "track_total_hits": False,
+                    "highlight": HIGHLIGHT,
+                })
+            async with self._searches:
+                response = await self.es.msearch(searches=searches)
+            for (sub_id, _), answer in zip(part, response["responses"]):
+                if "error" in answer:
+                    log.warning("matcher.highlight_failed", subscription_id=sub_id, error=str(answer["error"])[:300])
+                    continue
+                for hit in answer["hits"]["hits"]:
+                    out[(sub_id, hit["_id"])] = hit.get("highlight", {})
+        return out
+
+
+def _reason(exc: ApiError) -> str:
+    from processors.es.client import describe_error
+
+    return describe_error(exc)[:300]

@@ -1,0 +1,77 @@
+"""Per-feed polling state: validators, body hash, recently seen entries,
+schedule and health. JSON-serialisable, so it can live in the compacted
+`feeds.state` topic (key = feed url) and any instance can resume any feed."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Entries remembered per feed (id -> content hash): a bit more than a feed shows,
+# so that an entry sliding out and back in is not produced again.
+MAX_SEEN_PER_FEED = 1000
+
+
+@dataclass
+class FeedState:
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    seen: "OrderedDict[str, str]" = field(default_factory=OrderedDict)  # article id -> content hash
+    next_check: float = 0.0            # epoch seconds
+    interval_s: float = 0.0            # current regular interval
+    last_check: float | None = None
+    last_success: float | None = None
+    last_error: str | None = None
+    last_error_class: str | None = None
+    last_status: int | None = None
+    consecutive_failures: int = 0
+    entries_seen: int = 0              # distinct entries produced over the feed's life
+    disabled: bool = False             # 410 Gone
+    disabled_reason: str | None = None
+    moved_to: str | None = None        # where a permanent redirect chain ended
+
+    def remember(self, article_id: str, content_hash: str) -> None:
+        if article_id not in self.seen:
+            self.entries_seen += 1
+        self.seen[article_id] = content_hash
+        self.seen.move_to_end(article_id)
+        while len(self.seen) > MAX_SEEN_PER_FEED:
+            self.seen.popitem(last=False)
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data["seen"] = list(self.seen.items())
+        return json.dumps(data, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> "FeedState":
+        data: dict[str, Any] = json.loads(raw)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["seen"] = OrderedDict((str(k), str(v)) for k, v in known.get("seen", []))
+        return cls(**known)
+
+
+class StateStore:
+    """In-memory state of every feed of this instance; `scheduler` advances it,
+    `producers.state_topic` persists it to Kafka."""
+
+    def __init__(self) -> None:
+        self.feeds: dict[str, FeedState] = {}
+        self.dirty: set[str] = set()
+
+    def get(self, url: str) -> FeedState:
+        state = self.feeds.get(url)
+        if state is None:
+            state = self.feeds[url] = FeedState(url=url)
+        return state
+
+    def mark_dirty(self, url: str) -> None:
+        self.dirty.add(url)
+
+    def take_dirty(self) -> list[FeedState]:
+        dirty, self.dirty = self.dirty, set()
+        return [self.feeds[url] for url in dirty if url in self.feeds]

@@ -1,0 +1,148 @@
+"""The matcher on the real Elasticsearch: right alerts, filters applied, and
+the same answers as a search with the same query and filters."""
+
+import random
+
+import pytest
+
+from processors.matcher import Matcher, subscription_query
+from processors.subscriptions import CachedSubscriptions, StaticSubscriptions, SubscriptionStore
+from wirewatch.schema import Subscription, SubscriptionFilters, alert_id
+
+pytestmark = pytest.mark.integration
+
+
+def _sub(sub_id, query, **filters):
+    return Subscription(id=sub_id, name=sub_id, query=query, filters=SubscriptionFilters(**filters))
+
+
+def _match(run_async, indices, settings, subs, articles):
+    async def go(aes):
+        matcher = Matcher.from_settings(aes, settings, StaticSubscriptions(subs))
+        return await matcher.match(articles)
+
+    return run_async(go)
+
+
+def test_sample_article_alerts_and_other_does_not(run_async, es, indices, settings, make_article, sample_like_article):
+    other = make_article("https://news.example.org/budget", "Budget talks resume", "Parliament debated the budget. Maduro was not mentioned by soldiers.")
+    other = other.model_copy(update={"text": "Parliament debated the budget for hours.", "summary": "", "title": "Budget talks"})
+    sub = _sub("venezuela", "maduro AND (military OR soldiers)")
+    alerts = _match(run_async, indices, settings, [sub], [sample_like_article, other])
+    assert [a.article_id for a in alerts] == [sample_like_article.id]
+    alert = alerts[0]
+    assert alert.id == alert_id("venezuela", sample_like_article.id)
+    assert alert.story_id == sample_like_article.id
+    assert any("<em>" in h for h in alert.highlights)
+    assert "maduro" in alert.matched_terms
+    assert alert.topics == ["politics", "military"]
+    assert alert.entities == ["Nicolás Maduro"]
+    assert sample_like_article.id in alert.kibana_url and alert.kibana_url.startswith(settings.es.kibana_url)
+    assert alert.produced_at == sample_like_article.produced_at
+    # the scratch copy is gone
+    es.indices.refresh(index=indices.scratch)
+    assert es.count(index=indices.scratch)["count"] == 0
+
+
+def test_filters_apply(run_async, indices, settings, make_article, sample_like_article):
+    spanish = make_article("https://es.example.org/maduro", "Maduro y los soldados", "Maduro habló a los soldados del military.", language="es", topics=("politics",))
+    subs = [
+        _sub("en-only", "maduro", languages=["en"]),
+        _sub("es-only", "maduro", languages=["es"]),
+        _sub("military-topic", "maduro", topics=["military"]),
+        _sub("sport-topic", "maduro", topics=["sport"]),
+        _sub("both", "maduro", languages=["en", "es"]),
+    ]
+    alerts = _match(run_async, indices, settings, subs, [sample_like_article, spanish])
+    got = {(a.subscription_id, a.article_id) for a in alerts}
+    assert got == {
+        ("en-only", sample_like_article.id),
+        ("es-only", spanish.id),
+        ("military-topic", sample_like_article.id),
+        ("both", sample_like_article.id),
+        ("both", spanish.id),
+    }
+
+
+def test_one_alert_per_story(run_async, indices, settings, make_article, sample_like_article):
+    copy = make_article("https://mirror.example.net/copy", sample_like_article.title, sample_like_article.text, story_id="story-1")
+    first = sample_like_article.model_copy(update={"enrichment": sample_like_article.enrichment.model_copy(update={"story_id": "story-1"})})
+    alerts = _match(run_async, indices, settings, [_sub("s", "maduro")], [first, copy])
+    assert [a.id for a in alerts] == [alert_id("s", "story-1")]
+
+
+def test_stored_subscriptions_feed_the_matcher(run_async, es, indices, settings, sample_like_article):
+    SubscriptionStore(es, indices).put(_sub("stored", "title:sergeant"))
+
+    async def go(aes):
+        source = CachedSubscriptions(aes, indices, settings.alerts.subscriptions_refresh_s)
+        return await Matcher.from_settings(aes, settings, source).match([sample_like_article])
+
+    assert [a.subscription_id for a in run_async(go)] == ["stored"]
+
+
+WORDS = ["maduro", "military", "soldiers", "venezuela", "budget", "parliament", "election", "football",
+         "video", "sergeant", "civilians", "orders", "market", "bank", "storm", "rain", "opposition"]
+TOPICS = ["politics", "military", "sport", "economy"]
+
+
+def _generated_articles(make_article, rng):
+    articles = []
+    for i in range(30):
+        words = rng.sample(WORDS, 6)
+        articles.append(make_article(
+            f"https://gen.example.org/{i}",
+            " ".join(words[:3]).title(),
+            "The " + " and ".join(words) + " were in the news today.",
+            language=rng.choice(["en", "es", "fr"]),
+            topics=tuple(rng.sample(TOPICS, 2)),
+            entities=(rng.choice(["Nicolás Maduro", "Angela Merkel"]),),
+            domain=rng.choice(["a.example.org", "b.example.org"]),
+        ))
+    return articles
+
+
+def _generated_query(rng):
+    a, b, c = rng.sample(WORDS, 3)
+    return rng.choice([
+        f"{a}", f"{a} AND {b}", f"{a} OR {b}", f"{a} AND NOT {b}", f"({a} OR {b}) AND {c}",
+        f'"{a} and {b}"', f'"{a} {b}"~3', f"{a[:4]}*", f"title:{a}", f"text:{a} OR title:{b}",
+        f"topic:{rng.choice(TOPICS)} AND {a}", f"entity:maduro AND {a}", f"lang:en {a}", f"{a} -{b} +{c}",
+    ])
+
+
+def _generated_filters(rng):
+    filters = {}
+    if rng.random() < 0.3:
+        filters["languages"] = rng.sample(["en", "es", "fr"], rng.randint(1, 2))
+    if rng.random() < 0.3:
+        filters["topics"] = [rng.choice(TOPICS)]
+    if rng.random() < 0.2:
+        filters["sources"] = [rng.choice(["a.example.org", "b.example.org"])]
+    return filters
+
+
+def test_matches_equal_search_results(run_async, es, indices, settings, make_article):
+    rng = random.Random(20170520)
+    articles = _generated_articles(make_article, rng)
+    subs = [_sub(f"g{i}", _generated_query(rng), **_generated_filters(rng)) for i in range(50)]
+
+    alerts = _match(run_async, indices, settings, subs, articles)
+    matched = {(a.subscription_id, a.article_id) for a in alerts}
+
+    # The same articles through the real indexing path, searched one subscription at a time.
+    from processors.es.templates import ensure_articles_index, ensure_templates
+    from processors.indexer import index_batch
+
+    ensure_templates(es, indices)
+    ensure_articles_index(es, indices)
+    outcome = run_async(lambda aes: index_batch(aes, indices, articles, refresh=True))
+    assert outcome.all_ok
+    searched = set()
+    for sub in subs:
+        hits = es.search(index=indices.articles, query=subscription_query(sub), size=100, _source=False)["hits"]["hits"]
+        searched.update((sub.id, hit["_id"]) for hit in hits)
+
+    assert len(searched) > 20, "the generated data should produce a fair number of matches"
+    print(f"{len(matched)} matches")
+    assert matched == searched

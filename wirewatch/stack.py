@@ -1,0 +1,552 @@
+"""The local stack: real Apache Kafka (KRaft) and Elasticsearch 8 on loopback.
+
+Both come from Maven Central through the Maven project in ``deploy/maven``
+(the one place their versions are pinned) into ``<state_dir>/cache``, and run
+as child processes that this module starts, watches and stops by pid file.
+
+Elasticsearch is Elastic's own ``integ-test-zip`` distribution of the real
+server: the only Elasticsearch 8 server Maven Central serves (the
+``org.codelibs`` cluster runner stops at 7.10 there). Its launcher refuses to
+run as root, so when we are root the node runs as ``nobody`` (via setpriv).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from wirewatch.settings import StackSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MAVEN_POM = REPO_ROOT / "deploy" / "maven" / "pom.xml"
+ES_PLUGIN_DIR = REPO_ROOT / "deploy" / "es-plugin"
+NOBODY_UID = 65534
+LOG_TAIL_LINES = 25
+
+
+class StackError(Exception):
+    """A stack operation that cannot go on; the message says what to do."""
+
+
+# ---------------------------------------------------------------- versions
+
+
+def pinned_versions(pom: Path = MAVEN_POM) -> dict[str, str]:
+    """Versions pinned in deploy/maven/pom.xml (<kafka.version>, <elasticsearch.version>)."""
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    props = ET.parse(pom).getroot().find("m:properties", ns)
+    if props is None:
+        raise StackError(f"{pom}: no <properties>")
+    found = {child.tag.split("}", 1)[1]: (child.text or "").strip() for child in props}
+    return {"kafka": found["kafka.version"], "elasticsearch": found["elasticsearch.version"]}
+
+
+# ---------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class Layout:
+    state: Path
+    kafka_version: str
+    es_version: str
+
+    @property
+    def cache(self) -> Path:
+        return self.state / "cache"
+
+    @property
+    def kafka_libs(self) -> Path:
+        return self.cache / f"kafka-{self.kafka_version}" / "libs"
+
+    @property
+    def es_home(self) -> Path:
+        return self.cache / f"elasticsearch-{self.es_version}"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.state / "kafka"
+
+    @property
+    def es_dir(self) -> Path:
+        return self.state / "elasticsearch"
+
+    def pid_file(self, service: str) -> Path:
+        if service == "elasticsearch":
+            return self.es_dir / "es.pid"  # written by Elasticsearch itself once it runs
+        return self.state / f"{service}.pid"
+
+    def log_file(self, service: str) -> Path:
+        return self.state / f"{service}.log"
+
+
+def layout_for(stack: StackSettings) -> Layout:
+    versions = pinned_versions()
+    return Layout(stack.state_dir.resolve(), versions["kafka"], versions["elasticsearch"])
+
+
+# ---------------------------------------------------------------- probes
+
+
+def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def kafka_answers(bootstrap: str, timeout_s: float = 5.0) -> bool:
+    """True when a broker answers a metadata request within the deadline."""
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
+
+    first = bootstrap.split(",")[0]
+    host, _, port = first.rpartition(":")
+    if not port_open(host or "127.0.0.1", int(port), timeout_s=min(timeout_s, 1.0)):
+        return False
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap.split(","),
+            request_timeout_ms=int(timeout_s * 1000) + 1000,
+            connections_max_idle_ms=int(timeout_s * 1000) + 5000,
+            enable_auto_commit=False,
+        )
+    except KafkaError:
+        return False
+    try:
+        return consumer.topics() is not None
+    except KafkaError:
+        return False
+    finally:
+        consumer.close()
+
+
+def es_health(url: str, timeout_s: float = 5.0) -> dict | None:
+    try:
+        response = httpx.get(f"{url}/_cluster/health", timeout=timeout_s)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def es_answers(url: str, timeout_s: float = 5.0) -> bool:
+    health = es_health(url, timeout_s)
+    return bool(health) and health.get("status") in ("yellow", "green")
+
+
+def es_version(url: str, timeout_s: float = 5.0) -> str | None:
+    try:
+        response = httpx.get(f"{url}/_nodes/_local", params={"filter_path": "nodes.*.version"}, timeout=timeout_s)
+        nodes = response.json().get("nodes", {})
+    except (httpx.HTTPError, ValueError):
+        return None
+    return next((n.get("version") for n in nodes.values()), None)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still "exists"; it is not running.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def pid_cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+# ---------------------------------------------------------------- prerequisites
+
+
+def find_java(stack: StackSettings) -> Path:
+    candidates = []
+    if stack.java_home:
+        candidates.append(stack.java_home / "bin" / "java")
+    if os.environ.get("JAVA_HOME"):
+        candidates.append(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
+    on_path = shutil.which("java")
+    if on_path:
+        candidates.append(Path(on_path).resolve())
+    for java in candidates:
+        if java.is_file() and os.access(java, os.X_OK):
+            return java
+    raise StackError(
+        "no Java found: install a JDK 17 or newer (Debian/Ubuntu: `apt-get install openjdk-17-jdk-headless`) "
+        "or set JAVA_HOME / WIREWATCH_STACK_JAVA_HOME"
+    )
+
+
+def java_home_of(java: Path) -> Path:
+    return java.parent.parent
+
+
+# ---------------------------------------------------------------- fetch
+
+
+def fetched(layout: Layout) -> bool:
+    return (layout.kafka_libs / f"kafka_2.13-{layout.kafka_version}.jar").is_file() and (
+        layout.es_home / "lib"
+    ).is_dir()
+
+
+def fetch(stack: StackSettings, *, quiet: bool = False) -> Layout:
+    """Download the jars once into the cache (a no-op when they are there)."""
+    layout = layout_for(stack)
+    if fetched(layout):
+        install_es_plugin(layout, quiet=quiet)
+        return layout
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise StackError("Maven not found: install it (Debian/Ubuntu: `apt-get install maven`)")
+    find_java(stack)
+    layout.cache.mkdir(parents=True, exist_ok=True)
+    if not quiet:
+        print(f"fetching Kafka {layout.kafka_version} and Elasticsearch {layout.es_version} from Maven Central "
+              f"into {layout.cache} (once)...", flush=True)
+    cmd = [mvn, "-B", "-q", "-f", str(MAVEN_POM), "package", f"-Dstack.cache={layout.cache}"]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    except subprocess.TimeoutExpired:
+        raise StackError("Maven did not finish downloading within 20 minutes; check the network and retry") from None
+    if result.returncode != 0 or not fetched(layout):
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise StackError(f"downloading the stack with Maven failed (exit {result.returncode}):\n{tail}")
+    install_es_plugin(layout, quiet=quiet)
+    return layout
+
+
+def install_es_plugin(layout: Layout, *, quiet: bool = False) -> None:
+    """Build and unpack Wirewatch's analysis plugin into the ES distribution, if the project has one."""
+    script = ES_PLUGIN_DIR / "install.sh"
+    marker = layout.es_home / ".wirewatch-analysis-installed"  # not in plugins/: ES reads every entry there
+    if not script.is_file() or marker.is_file():
+        return
+    if not quiet:
+        print("building Wirewatch's Elasticsearch analysis plugin...", flush=True)
+    result = subprocess.run(["bash", str(script), str(layout.es_home), layout.es_version],
+                            capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise StackError(f"building the Elasticsearch analysis plugin failed:\n{tail}")
+    marker.write_text(layout.es_version)
+
+
+# ---------------------------------------------------------------- services
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    state: str  # running, stopped, stale, foreign
+    address: str
+    version: str | None
+    pid: int | None
+
+
+def _our_pid(layout: Layout, service: str, marker: str) -> int | None:
+    pid = read_pid(layout.pid_file(service))
+    if pid and pid_alive(pid) and marker in pid_cmdline(pid):
+        return pid
+    return None
+
+
+KAFKA_MARKER = "kafka.Kafka"
+ES_MARKER = "org.elasticsearch"
+
+
+def kafka_status(stack: StackSettings, layout: Layout) -> ServiceStatus:
+    address = f"127.0.0.1:{stack.kafka_port}"
+    pid = _our_pid(layout, "kafka", KAFKA_MARKER)
+    if pid:
+        state = "running" if kafka_answers(address, 3) else "starting"
+    elif port_open("127.0.0.1", stack.kafka_port):
+        state = "foreign"
+    else:
+        state = "stopped"
+    return ServiceStatus("kafka", state, address, layout.kafka_version, pid)
+
+
+def es_status(stack: StackSettings, layout: Layout) -> ServiceStatus:
+    url = f"http://127.0.0.1:{stack.es_port}"
+    pid = _our_pid(layout, "elasticsearch", ES_MARKER)
+    if pid:
+        state = "running" if es_answers(url, 3) else "starting"
+    elif port_open("127.0.0.1", stack.es_port):
+        state = "foreign"
+    else:
+        state = "stopped"
+    version = (es_version(url) if state == "running" else None) or layout.es_version
+    return ServiceStatus("elasticsearch", state, url, version, pid)
+
+
+def _kafka_properties(stack: StackSettings, layout: Layout) -> str:
+    port, controller = stack.kafka_port, stack.kafka_port + 1
+    return "\n".join([
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names=CONTROLLER",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        f"controller.quorum.voters=1@127.0.0.1:{controller}",
+        f"log.dirs={layout.kafka_dir / 'data'}",
+        "num.partitions=4",
+        "offsets.topic.replication.factor=1",
+        "offsets.topic.num.partitions=10",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+        "log.retention.hours=168",
+        "auto.create.topics.enable=true",
+        "",
+    ])
+
+
+_KAFKA_LOG4J = """Configuration:
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout: {Pattern: "[%d] %p %m (%c)%n"}
+  Loggers:
+    Root: {level: INFO, AppenderRef: [{ref: STDOUT}]}
+    Logger:
+      - {name: kafka.request.logger, level: WARN}
+      - {name: org.apache.kafka.controller, level: WARN}
+      - {name: state.change.logger, level: WARN}
+"""
+
+
+def _kafka_java(stack: StackSettings, layout: Layout, java: Path, main: str, *args: str) -> list[str]:
+    return [
+        str(java), f"-Xms{stack.kafka_heap}", f"-Xmx{stack.kafka_heap}", "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={layout.kafka_dir / 'log4j2.yaml'}",
+        "-cp", f"{layout.kafka_libs}/*", main, *args,
+    ]
+
+
+def start_kafka(stack: StackSettings, layout: Layout, java: Path) -> int:
+    kdir = layout.kafka_dir
+    (kdir / "data").mkdir(parents=True, exist_ok=True)
+    props = kdir / "server.properties"
+    props.write_text(_kafka_properties(stack, layout))
+    (kdir / "log4j2.yaml").write_text(_KAFKA_LOG4J)
+    if not (kdir / "data" / "meta.properties").is_file():
+        cluster_id = uuid.uuid4().bytes
+        import base64
+
+        cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
+        cmd = _kafka_java(stack, layout, java, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props))
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise StackError(f"formatting Kafka's storage failed:\n{(result.stdout + result.stderr)[-2000:]}")
+    log = open(layout.log_file("kafka"), "ab")
+    proc = subprocess.Popen(
+        _kafka_java(stack, layout, java, "kafka.Kafka", str(props)),
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    layout.pid_file("kafka").write_text(str(proc.pid))
+    return proc.pid
+
+
+def _es_config(stack: StackSettings, layout: Layout) -> str:
+    edir = layout.es_dir
+    return "\n".join([
+        "cluster.name: wirewatch-local",
+        "node.name: wirewatch-1",
+        f"path.data: {edir / 'data'}",
+        f"path.logs: {edir / 'logs'}",
+        "network.host: 127.0.0.1",
+        f"http.port: {stack.es_port}",
+        f"transport.port: {stack.es_port + 100}",
+        "discovery.type: single-node",
+        # The local node has no TLS or users; production clusters keep security on.
+        "xpack.security.enabled: false",
+        # A nearly full laptop disk must not make the indices read-only.
+        "cluster.routing.allocation.disk.threshold_enabled: false",
+        "action.destructive_requires_name: false",
+        "",
+    ])
+
+
+def _chown_tree(path: Path, uid: int) -> None:
+    for root, dirs, files in os.walk(path):
+        os.chown(root, uid, uid)
+        for name in files:
+            os.chown(os.path.join(root, name), uid, uid)
+
+
+def start_es(stack: StackSettings, layout: Layout, java: Path) -> int:
+    edir = layout.es_dir
+    conf = edir / "config"
+    for sub in ("data", "logs", "tmp", "config"):
+        (edir / sub).mkdir(parents=True, exist_ok=True)
+    for name in ("jvm.options", "log4j2.properties"):
+        shutil.copy(layout.es_home / "config" / name, conf / name)
+    (conf / "jvm.options.d").mkdir(exist_ok=True)
+    (conf / "elasticsearch.yml").write_text(_es_config(stack, layout))
+    pid_file = layout.pid_file("elasticsearch")
+    pid_file.unlink(missing_ok=True)
+    env = dict(os.environ)
+    env.update({
+        "ES_JAVA_HOME": str(java_home_of(java)),
+        "ES_PATH_CONF": str(conf),
+        "ES_TMPDIR": str(edir / "tmp"),
+        "ES_JAVA_OPTS": f"-Xms{stack.es_heap} -Xmx{stack.es_heap}",
+    })
+    cmd = [str(layout.es_home / "bin" / "elasticsearch"), "-d", "-p", str(pid_file)]
+    if os.geteuid() == 0:
+        # Elasticsearch refuses to run as root; the node gets its own unprivileged user.
+        _chown_tree(edir, NOBODY_UID)
+        env["HOME"] = str(edir)
+        cmd = ["setpriv", f"--reuid={NOBODY_UID}", f"--regid={NOBODY_UID}", "--clear-groups", *cmd]
+    log = open(layout.log_file("elasticsearch"), "ab")
+    launcher = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True)
+    return launcher.pid
+
+
+def _wait(what: str, ready, deadline: float, failed) -> None:
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        problem = failed()
+        if problem:
+            raise StackError(problem)
+        time.sleep(0.5)
+    raise StackError(f"{what} did not answer before the deadline")
+
+
+def _check_ports(stack: StackSettings) -> None:
+    for port, what in ((stack.kafka_port, "Kafka"), (stack.kafka_port + 1, "Kafka's controller"),
+                       (stack.es_port, "Elasticsearch"), (stack.es_port + 100, "Elasticsearch's transport")):
+        if port_open("127.0.0.1", port):
+            raise StackError(
+                f"port {port} ({what}) is already taken by a process that wirewatch did not start; "
+                f"stop it or choose other ports (WIREWATCH_STACK_KAFKA_PORT / WIREWATCH_STACK_ES_PORT)"
+            )
+
+
+def up(stack: StackSettings, *, quiet: bool = False) -> list[ServiceStatus]:
+    """Start whatever is not running and wait until both answer. Idempotent."""
+    layout = fetch(stack, quiet=quiet)
+    java = find_java(stack)
+    kafka, es = kafka_status(stack, layout), es_status(stack, layout)
+    for status in (kafka, es):
+        if status.state == "foreign":
+            raise StackError(
+                f"{status.address} ({status.name}) is already taken by a process that wirewatch did not start; "
+                "stop it or choose other ports (WIREWATCH_STACK_KAFKA_PORT / WIREWATCH_STACK_ES_PORT)"
+            )
+    if kafka.state == "stopped" and es.state == "stopped":
+        _check_ports(stack)
+    deadline = time.monotonic() + stack.start_timeout_s
+    es_launcher = None
+    if es.state == "stopped":
+        es_launcher = start_es(stack, layout, java)
+        if not quiet:
+            print(f"starting Elasticsearch {layout.es_version} on {es.address} ...", flush=True)
+    if kafka.state == "stopped":
+        kafka_pid = start_kafka(stack, layout, java)
+        if not quiet:
+            print(f"starting Kafka {layout.kafka_version} on {kafka.address} ...", flush=True)
+        _wait("Kafka", lambda: kafka_answers(kafka.address, 3), deadline,
+              lambda: None if pid_alive(kafka_pid) else
+              f"Kafka exited during start; last lines of {layout.log_file('kafka')}:\n{log_tail(layout.log_file('kafka'))}")
+    if es_launcher is not None:
+        _wait("Elasticsearch", lambda: es_answers(es.address, 3), deadline,
+              lambda: _es_start_problem(layout, es_launcher))
+    return [kafka_status(stack, layout), es_status(stack, layout)]
+
+
+def _es_start_problem(layout: Layout, launcher_pid: int) -> str | None:
+    try:
+        done, status = os.waitpid(launcher_pid, os.WNOHANG)
+    except ChildProcessError:
+        done, status = launcher_pid, 0
+    if done and os.waitstatus_to_exitcode(status) != 0:
+        return (f"Elasticsearch exited during start; last lines of {layout.log_file('elasticsearch')}:\n"
+                f"{log_tail(layout.log_file('elasticsearch'))}")
+    return None
+
+
+def _stop_pid(pid: int, timeout_s: float) -> bool:
+    """SIGTERM, then SIGKILL after the grace period; True if it had to be killed."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return False
+        time.sleep(0.2)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    while pid_alive(pid):
+        time.sleep(0.1)
+    return True
+
+
+def down(stack: StackSettings) -> list[str]:
+    """Stop the services this project started (by pid file); returns what was done."""
+    layout = layout_for(stack)
+    done = []
+    for service, marker in (("kafka", KAFKA_MARKER), ("elasticsearch", ES_MARKER)):
+        pid = _our_pid(layout, service, marker)
+        if pid is None:
+            layout.pid_file(service).unlink(missing_ok=True)
+            done.append(f"{service}: not running")
+            continue
+        killed = _stop_pid(pid, stack.stop_timeout_s)
+        layout.pid_file(service).unlink(missing_ok=True)
+        done.append(f"{service}: stopped (pid {pid}{', killed after the grace period' if killed else ''})")
+    return done
+
+
+def status(stack: StackSettings) -> list[ServiceStatus]:
+    layout = layout_for(stack)
+    return [kafka_status(stack, layout), es_status(stack, layout)]
