@@ -116,6 +116,16 @@ def scratch_index_body(indices: Indices, analyzers_available: bool) -> dict[str,
     return {"settings": settings, "mappings": mappings}
 
 
+def scratch_body_from(template: dict[str, Any]) -> dict[str, Any]:
+    """A simulated index template's settings and mappings, made scratch-like."""
+    settings = copy.deepcopy(template.get("settings", {}))
+    index_settings = settings.setdefault("index", {})
+    for key in ("auto_expand_replicas", "routing", "lifecycle", "uuid", "creation_date", "provided_name", "version"):
+        index_settings.pop(key, None)
+    index_settings.update({"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"})
+    return {"settings": settings, "mappings": copy.deepcopy(template["mappings"])}
+
+
 def _deep_merge(into: dict[str, Any], other: dict[str, Any]) -> None:
     for key, value in other.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
@@ -271,7 +281,6 @@ def build_alert(sub: Subscription, article: Article, highlight: dict[str, list[s
         subscription_name=sub.name,
         owner=sub.owner,
         query=sub.query,
-        channels=sub.channels,
         article_id=article.id,
         story_id=story,
         title=article.title,
@@ -354,13 +363,26 @@ class Matcher:
         if self._scratch_ready:
             return
         if not await self.es.indices.exists(index=self.indices.scratch):
-            body = scratch_index_body(self.indices, await plugin_analyzers_available(self.es))
+            body = await self._scratch_body()
             try:
                 await self.es.indices.create(index=self.indices.scratch, **body)
             except ApiError as exc:
                 if "resource_already_exists_exception" not in str(exc):
                     raise
         self._scratch_ready = True
+
+    async def _scratch_body(self) -> dict[str, Any]:
+        """What the articles template gives a new monthly index, as applied
+        (``wirewatch es setup`` may have chosen the analyzers); else the
+        template files rendered for this node."""
+        try:
+            simulated = await self.es.indices.simulate_index_template(name=f"{self.indices.articles}-2000.01")
+            template = simulated.get("template", {})
+            if template.get("mappings", {}).get("properties"):
+                return scratch_body_from(template)
+        except ApiError as exc:
+            log.info("matcher.no_articles_template", reason=_reason(exc))
+        return scratch_index_body(self.indices, await plugin_analyzers_available(self.es))
 
     async def match(self, articles: list[Article]) -> list[Alert]:
         alerts: list[Alert] = []

@@ -143,6 +143,23 @@ class SubscriptionStore:
         if self.es.indices.exists(index=self.indices.articles):
             validate(sub.query, self.es, self.indices.articles)
 
+    def disable_channel(self, sub_id: str, url: str) -> Subscription | None:
+        """After a 410 Gone: drop the channel with this URL; a subscription left
+        without any channel is deactivated. Returns the updated subscription.
+        (A ``disabled`` flag on ChannelSpec would keep the channel visible: see
+        the report to the lead.)"""
+        sub = self.get(sub_id)
+        if sub is None:
+            return None
+        kept = [c for c in sub.channels if c.url != url]
+        if len(kept) == len(sub.channels):
+            return sub
+        updated = sub.model_copy(update={"channels": kept, "active": sub.active and bool(kept)})
+        self._ready()
+        self.es.index(index=self.indices.subscriptions, id=sub.id, document=to_document(updated), refresh=True)
+        log.warning("subscriptions.channel_disabled", subscription_id=sub_id, remaining=len(kept), active=updated.active)
+        return updated
+
     def get(self, sub_id: str) -> Subscription | None:
         self._ready()
         try:

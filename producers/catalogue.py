@@ -226,3 +226,16 @@ def export_opml(feeds: list[Feed], title: str = "Wirewatch feeds") -> bytes:
         ET.SubElement(body, "outline", attrs)
     ET.indent(root)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- scale-out
+
+
+def shard(feeds: list[Feed], instance: int, instances: int) -> list[Feed]:
+    """The feeds instance ``instance`` (0-based) of ``instances`` polls: a stable
+    hash of the URL, so every instance agrees without talking to the others."""
+    import hashlib
+
+    if instances < 1 or not 0 <= instance < instances:
+        raise ValueError(f"instance {instance} of {instances}: need 0 <= instance < instances")
+    return [f for f in feeds if int.from_bytes(hashlib.sha256(f.url.encode("utf-8")).digest()[:8], "big") % instances == instance]

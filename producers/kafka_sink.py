@@ -119,10 +119,20 @@ class KafkaSink:
         except Exception as exc:  # kafka-python's errbacks carry its error classes
             raise SinkError(f"Kafka refused a record: {type(exc).__name__}: {exc}") from None
 
-    async def send_raw_and_wait(self, topic: str, key: bytes, value: bytes | None, timeout: float) -> None:
+    async def send_records_and_wait(self, topic: str, records: list[tuple[bytes, bytes | None]], timeout: float) -> None:
+        """Send (key, value) records to ``topic`` and wait for every acknowledgement."""
+        if not records:
+            return
         loop = asyncio.get_running_loop()
-        future = await loop.run_in_executor(self._sender, self.send_raw, topic, key, value)
-        await self.wait_acknowledged([future], timeout)
+
+        def send_all() -> list:
+            return [self._producer.send(topic, key=key, value=value) for key, value in records]
+
+        try:
+            futures = await loop.run_in_executor(self._sender, send_all)
+        except KafkaError as exc:
+            raise SinkError(f"send failed: {type(exc).__name__}: {exc}") from None
+        await self.wait_acknowledged(futures, timeout)
 
 
 def _bridge(loop: asyncio.AbstractEventLoop, kafka_future) -> asyncio.Future:

@@ -79,19 +79,23 @@ class Poller:
         self.fetcher = fetcher
         self.parser = parser
         self.rng = rng or random.Random()
-        self.global_limit = asyncio.Semaphore(settings.producer.concurrency)
         self.host_limits = _HostLimits(settings.producer.per_host_concurrency)
 
     async def poll_feeds(self, feeds: list[Feed], stats: PollStats) -> None:
-        await asyncio.gather(*(self._poll_guarded(feed, stats) for feed in feeds))
+        """Poll ``feeds`` with ``concurrency`` workers: a fixed number of tasks, so
+        memory does not grow with the catalogue."""
+        pending = iter(_interleave_hosts(feeds))
+        workers = min(self.settings.producer.concurrency, len(feeds))
+        await asyncio.gather(*(self._worker(pending, stats) for _ in range(workers)))
 
-    async def _poll_guarded(self, feed: Feed, stats: PollStats) -> None:
-        async with self.global_limit, self.host_limits.for_host(feed.host):
-            try:
-                await self.poll_feed(feed, stats)
-            except Exception:  # one feed's bug must never stop the others
-                log.exception("poll_feed_crashed", feed_url=feed.url)
-                stats.feeds_failed["internal"] += 1
+    async def _worker(self, pending, stats: PollStats) -> None:
+        for feed in pending:  # one shared iterator: each feed goes to exactly one worker
+            async with self.host_limits.for_host(feed.host):
+                try:
+                    await self.poll_feed(feed, stats)
+                except Exception:  # one feed's bug must never stop the others
+                    log.exception("poll_feed_crashed", feed_url=feed.url)
+                    stats.feeds_failed["internal"] += 1
 
     async def poll_feed(self, feed: Feed, stats: PollStats) -> None:
         state = self.state.get(feed.url)
@@ -188,6 +192,19 @@ class Poller:
         state.next_check = now + schedule.jittered(delay, self.rng)
         self.state.mark_dirty(state.url)
         log.info("feed_failed", feed_url=feed.url, error_class=error_class, error=result.error, failures=state.consecutive_failures)
+
+
+def _interleave_hosts(feeds: list[Feed]) -> list[Feed]:
+    """Round-robin over hosts, so that a host with many feeds does not hold every
+    worker waiting on its per-host limit while other hosts sit idle."""
+    by_host: dict[str, list[Feed]] = {}
+    for feed in feeds:
+        by_host.setdefault(feed.host, []).append(feed)
+    queues = list(by_host.values())
+    ordered: list[Feed] = []
+    for index in range(max((len(q) for q in queues), default=0)):
+        ordered.extend(q[index] for q in queues if index < len(q))
+    return ordered
 
 
 def due_feeds(feeds: list[Feed], state: StateStore, now: float) -> list[Feed]:

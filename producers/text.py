@@ -84,6 +84,8 @@ _TRACKING_PARAMS = frozenset({
     "fbclid", "gclid", "dclid", "gclsrc", "msclkid", "yclid", "mc_cid", "mc_eid", "igshid",
     "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id", "vero_id",
     "wickedid", "twclid", "ttclid", "li_fat_id", "s_cid", "cmpid", "__twitter_impression",
+    "ncid", "ocid", "at_medium", "at_campaign", "at_link_id", "at_link_origin", "at_link_type", "at_format",
+    "at_ptr_name", "at_bbc_team", "at_custom1", "at_custom2", "at_custom3", "at_custom4",
 })
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -12,6 +12,7 @@ run as root, so when we are root the node runs as ``nobody`` (via setpriv).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -259,7 +260,10 @@ def install_es_plugin(layout: Layout, *, quiet: bool = False) -> None:
     """Build and unpack Wirewatch's analysis plugin into the ES distribution, if the project has one."""
     script = ES_PLUGIN_DIR / "install.sh"
     marker = layout.es_home / ".wirewatch-analysis-installed"  # not in plugins/: ES reads every entry there
-    if not script.is_file() or marker.is_file():
+    if not script.is_file():
+        return
+    wanted = plugin_source_hash()
+    if marker.is_file() and marker.read_text().strip() == wanted:
         return
     if not quiet:
         print("building Wirewatch's Elasticsearch analysis plugin...", flush=True)
@@ -268,7 +272,17 @@ def install_es_plugin(layout: Layout, *, quiet: bool = False) -> None:
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise StackError(f"building the Elasticsearch analysis plugin failed:\n{tail}")
-    marker.write_text(layout.es_version)
+    marker.write_text(wanted)
+
+
+def plugin_source_hash() -> str:
+    """Changes when the plugin's sources change, so that `stack up` reinstalls it."""
+    digest = hashlib.sha256()
+    for path in sorted(ES_PLUGIN_DIR.rglob("*")):
+        if path.is_file() and "target" not in path.relative_to(ES_PLUGIN_DIR).parts:
+            digest.update(str(path.relative_to(ES_PLUGIN_DIR)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- services

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from processors.delivery.policy import Verdict
 from producers.fetcher import parse_retry_after
 from producers.safety import AddressPolicy, RefusedAddress, ResolveError
 
@@ -29,9 +30,10 @@ class TargetRefused(Exception):
 
 @dataclass(frozen=True)
 class HttpAnswer:
-    status: int | None           # None: no HTTP answer (connection error, timeout, DNS)
+    status: int | None           # None: no answer (connection error, timeout, DNS); SMTP: reply code
     retry_after_s: float | None = None
     error: str | None = None
+    verdict: Verdict | None = None  # set when the status is not HTTP (SMTP)
 
 
 def policy_for(alert_settings) -> AddressPolicy:

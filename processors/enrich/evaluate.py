@@ -123,7 +123,7 @@ BOILERPLATE = [
 def near_copies(title: str, body: str, rng: random.Random) -> list[tuple[str, str, str]]:
     """Synthetic near-duplicates of one article: (kind, title, body)."""
     paragraphs = [p for p in body.split("\n") if p.strip()]
-    copies = [("headline", "UPDATED: " + title[::-1][:0] + _rewrite_headline(title), body)]
+    copies = [("headline", "UPDATED: " + _rewrite_headline(title), body)]
     if len(paragraphs) >= 3:
         shuffled = paragraphs[:]
         i = rng.randrange(len(shuffled) - 1)

@@ -75,7 +75,7 @@ def describe_error(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     errno = _ERRNO.search(" ".join(_exception_texts(exc)))
     if errno:  # urllib3/aiohttp nest the OS error three deep: keep only it
-        return f"{type(exc).__name__}: {errno.group(1).strip()}"
+        return f"{type(exc).__name__}: {_balanced(errno.group(1))}"
     return text.splitlines()[0][:500]
 
 
@@ -93,7 +93,16 @@ def _exception_texts(exc: BaseException) -> list[str]:
     return texts
 
 
-_ERRNO = re.compile(r"\[Errno -?\d+\] ([^)'\"\[\]]+)")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\[\]\n]+)")
+
+
+def _balanced(text: str) -> str:
+    """Drop the closing brackets and quotes of the wrappers around an OS error
+    text: "Connect call failed ('127.0.0.1', 9))')" -> "Connect call failed ('127.0.0.1', 9)"."""
+    text = text.strip()
+    while text and (text[-1] in "'\"" or (text[-1] == ")" and text.count(")") > text.count("("))):
+        text = text[:-1].rstrip()
+    return text
 GENERIC_REASONS = frozenset({"all shards failed"})
 
 

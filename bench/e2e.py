@@ -1,0 +1,191 @@
+"""`wirewatch bench e2e`: N articles through producer -> Kafka -> enrich -> index
+-> match (against many subscriptions) on the local stack.
+
+Prints articles/s per stage and end to end, and p50/p99 latency from produce
+to alert (the alert's Kafka timestamp minus the article's produce time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from wirewatch.harness import WorkerProcess
+from wirewatch.names import Indices, Topics
+from wirewatch.schema import Article, Source, article_id
+from wirewatch.settings import load_settings
+
+DEMO_FEEDS = Path(__file__).resolve().parents[1] / "wirewatch" / "demo_feeds"
+TARGET_TEXT_BYTES = 3000
+
+
+def paragraph_pool() -> list[str]:
+    """Real paragraphs from the bundled feeds, to make articles that read like news."""
+    from producers.normalise import parse_feed
+
+    paragraphs: list[str] = []
+    now = datetime.now(timezone.utc)
+    for path in sorted(DEMO_FEEDS.glob("*.xml")):
+        parsed = parse_feed(path.read_bytes(), feed_url=f"http://bench.invalid/{path.name}", fetched_at=now)
+        for article in parsed.articles:
+            for para in (article.text or article.summary).split("\n"):
+                if len(para) > 80:
+                    paragraphs.append(para.strip())
+    return paragraphs
+
+
+def make_articles(n: int, rng: random.Random, pool: list[str]) -> list[Article]:
+    now = datetime.now(timezone.utc)
+    articles = []
+    for i in range(n):
+        body, size = [], 0
+        while size < TARGET_TEXT_BYTES:
+            para = rng.choice(pool)
+            body.append(para)
+            size += len(para)
+        url = f"https://bench.invalid/{uuid.uuid4().hex}/{i}"
+        articles.append(Article(
+            id=article_id(url), url=url, title=body[0][:90], text="\n\n".join(body),
+            source=Source(feed_url=f"https://bench.invalid/feed{i % 50}.xml", feed_title=f"Bench feed {i % 50}",
+                          domain="bench.invalid"),
+            published_at=now - timedelta(seconds=i), fetched_at=now, language="en",
+        ))
+    return articles
+
+
+def make_queries(n: int, rng: random.Random, pool: list[str]) -> list[str]:
+    words = sorted({w.strip(".,;:\"'()").lower() for p in pool for w in p.split()
+                    if len(w) > 5 and w.isalpha()})
+    queries = []
+    for _ in range(n):
+        a, b, c = rng.sample(words, 3)
+        queries.append(rng.choice([f"{a} AND {b}", f"{a} OR {b}", f"{a} AND ({b} OR {c})", f'"{a}"']))
+    return queries
+
+
+def count_topic(bootstrap: str, topic: str) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        return sum(consumer.end_offsets(tps).values()) if tps else 0
+    finally:
+        consumer.close()
+
+
+def committed(bootstrap: str, group: str, topic: str) -> int:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    try:
+        offsets = admin.list_consumer_group_offsets(group)
+        return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+    finally:
+        admin.close()
+
+
+def alert_latencies(bootstrap: str, topic: str, limit_s: float = 20.0) -> list[float]:
+    from kafka import KafkaConsumer
+
+    from wirewatch.schema import Alert
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap.split(","), auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=3000)
+    latencies, deadline = [], time.monotonic() + limit_s
+    try:
+        for message in consumer:
+            alert = Alert.from_json(message.value)
+            if alert.produced_at:
+                latencies.append(message.timestamp / 1000 - alert.produced_at.timestamp())
+            if time.monotonic() > deadline:
+                break
+    finally:
+        consumer.close()
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wirewatch bench e2e")
+    parser.add_argument("--articles", type=int, default=20_000)
+    parser.add_argument("--subscriptions", type=int, default=1_000)
+    parser.add_argument("--deadline", type=float, default=1800.0, help="give up after this many seconds")
+    args = parser.parse_args(argv)
+
+    from elasticsearch import Elasticsearch
+
+    from producers.kafka_sink import KafkaSink
+    from processors.subscriptions import SubscriptionStore
+    from wirewatch import stack
+    from wirewatch.kafka_admin import delete_topics, ensure_topics
+    from wirewatch.schema import Subscription
+
+    base = load_settings()
+    stack.up(base.stack, quiet=True)
+    tag = f"bench-{uuid.uuid4().hex[:8]}"
+    settings = base.model_copy(update={
+        "kafka": base.kafka.model_copy(update={"topic_prefix": f"{tag}."}),
+        "es": base.es.model_copy(update={"index_prefix": f"wirewatch-{tag}"}),
+        "processor": base.processor.model_copy(update={"app_id": tag, "web_port": 0}),
+    })
+    topics, indices = Topics.from_settings(settings.kafka), Indices.from_settings(settings.es)
+    ensure_topics(settings.kafka, topics)
+    es = Elasticsearch(settings.es.url, request_timeout=60)
+    rng = random.Random(42)
+    pool = paragraph_pool()
+    store = SubscriptionStore(es, indices)
+    for i, query in enumerate(make_queries(args.subscriptions, rng, pool)):
+        store.put(Subscription(id=f"s{i}", name=f"bench {i}", owner="bench", query=query), validate_on_server=False)
+    articles = make_articles(args.articles, rng, pool)
+    print(f"bench e2e: {len(articles)} articles (~{TARGET_TEXT_BYTES // 1000} KB), {args.subscriptions} subscriptions")
+
+    log_path = settings.stack.state_dir / "bench" / f"{tag}-worker.log"
+    bootstrap = settings.kafka.bootstrap_servers
+    try:
+        with WorkerProcess(settings, log_path) as worker:
+            time.sleep(5)  # let the worker join its group before the clock starts
+            sink = KafkaSink(settings)
+            t0 = time.monotonic()
+            sink.send_articles(articles)
+            sink.flush(timeout=300)
+            t_produced = time.monotonic()
+            sink.close()
+            done = {}
+            deadline = t0 + args.deadline
+            while time.monotonic() < deadline and len(done) < 3 and worker.alive():
+                now = time.monotonic()
+                if "enrich" not in done and count_topic(bootstrap, topics.enriched) >= len(articles):
+                    done["enrich"] = now
+                if "index" not in done and es.options(ignore_status=404).count(index=indices.articles).get("count", 0) >= len(articles):
+                    done["index"] = now
+                if "match" not in done and committed(bootstrap, tag, topics.enriched) >= len(articles):
+                    done["match"] = now
+                time.sleep(0.5)
+            if len(done) < 3:
+                print(f"incomplete: stages done {sorted(done)}; worker log {log_path}:\n{worker.log_tail()}")
+                return 1
+        n = len(articles)
+        print(f"produce      {n / (t_produced - t0):9.0f} articles/s")
+        for stage in ("enrich", "index", "match"):
+            print(f"{stage:<12} {n / (done[stage] - t0):9.0f} articles/s (from first produce to stage done)")
+        end = max(done.values())
+        print(f"end-to-end   {n / (end - t0):9.0f} articles/s ({end - t0:.1f} s for {n})")
+        latencies = alert_latencies(bootstrap, topics.alerts)
+        print(f"alerts       {len(latencies)}; produce->alert latency p50={percentile(latencies, 0.5):.2f}s "
+              f"p99={percentile(latencies, 0.99):.2f}s")
+        return 0
+    finally:
+        es.options(ignore_status=404).indices.delete(index=f"{settings.es.index_prefix}*", expand_wildcards="all")
+        es.close()
+        delete_topics(settings.kafka, topics.all())

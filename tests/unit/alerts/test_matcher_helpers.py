@@ -1,0 +1,95 @@
+"""Pure parts of the matcher: dedup, filter pre-selection, response parsing."""
+
+from datetime import datetime, timezone
+from urllib.parse import unquote
+
+from processors.matcher import (
+    BatchFacts,
+    batch_facts,
+    chunk_search_body,
+    discover_url,
+    matched_terms,
+    matches_from_response,
+    may_match,
+    story_of,
+    unseen_alerts,
+)
+from wirewatch.schema import Alert, Article, Enrichment, Source, Subscription, SubscriptionFilters
+
+NOW = datetime(2017, 5, 20, tzinfo=timezone.utc)
+
+
+def _alert(alert_id: str) -> Alert:
+    return Alert(id=alert_id, subscription_id="s", subscription_name="s", owner="o", query="q", article_id="a",
+                 story_id="st", title="t", url="u", source="x", published_at=NOW)
+
+
+def _sub(**filters) -> Subscription:
+    return Subscription(id="s", name="s", query="maduro", filters=SubscriptionFilters(**filters))
+
+
+def test_unseen_alerts_drops_seen_and_repeated_ids():
+    alerts = [_alert("a"), _alert("b"), _alert("a"), _alert("c")]
+    assert [a.id for a in unseen_alerts(alerts, {"b"})] == ["a", "c"]
+    assert [a.id for a in unseen_alerts(alerts, set())] == ["a", "b", "c"]
+
+
+def test_filters_preselect_exactly_on_document_values():
+    facts = batch_facts([
+        {"language": "en", "source": "bbc.co.uk", "domain": "www.bbc.co.uk", "topics": ["politics"], "source_country": "gb"},
+        {"language": "es", "source": "elpais.com", "domain": "elpais.com", "topics": [], "source_country": None},
+    ])
+    assert may_match(_sub(), facts)
+    assert may_match(_sub(languages=["EN"]), facts)          # language is lowercased in the index
+    assert not may_match(_sub(languages=["fr"]), facts)
+    assert may_match(_sub(topics=["politics"]), facts)
+    assert not may_match(_sub(topics=["Politics"]), facts)  # topics are exact
+    assert may_match(_sub(sources=["www.bbc.co.uk"]), facts)
+    assert not may_match(_sub(languages=["en"], topics=["sport"]), facts)
+    assert not may_match(_sub(countries=["fr"]), facts)
+
+
+def test_empty_facts_only_let_unfiltered_subscriptions_through():
+    empty = BatchFacts({name: frozenset() for name in ("languages", "sources", "topics", "countries")})
+    assert may_match(_sub(), empty)
+    assert not may_match(_sub(languages=["en"]), empty)
+
+
+def test_chunk_body_names_each_clause_and_restricts_to_the_batch():
+    subs = [Subscription(id=f"s{i}", name="n", query="maduro", filters=SubscriptionFilters(languages=["en"])) for i in range(3)]
+    body = chunk_search_body(subs, ["d1", "d2"])
+    assert body["size"] == 2
+    assert body["query"]["bool"]["filter"] == [{"ids": {"values": ["d1", "d2"]}}]
+    assert [c["bool"]["_name"] for c in body["query"]["bool"]["should"]] == ["s0", "s1", "s2"]
+    assert body["query"]["bool"]["should"][0]["bool"]["filter"] == [{"terms": {"language": ["en"]}}]
+
+
+def test_matches_from_response():
+    response = {"hits": {"hits": [
+        {"_id": "d1", "matched_queries": ["s1", "s2"]},
+        {"_id": "d2", "matched_queries": {"s3": 1.0}},
+        {"_id": "d3"},
+    ]}}
+    assert matches_from_response(response) == {"d1": {"s1", "s2"}, "d2": {"s3"}}
+
+
+def test_matched_terms_from_highlights():
+    highlight = {"title": ["<em>Maduro</em> and <em>soldiers</em>"], "text": ["the <em>maduro</em> &amp; <em>AT&amp;T</em>"]}
+    assert matched_terms(highlight) == ["maduro", "soldiers", "at&t"]
+
+
+def _article(story_id=None) -> Article:
+    return Article(id="abc123", url="https://x.example/a", source=Source(feed_url="https://x.example/rss"),
+                   published_at=NOW, fetched_at=NOW, enrichment=Enrichment(story_id=story_id))
+
+
+def test_story_of_falls_back_to_the_article():
+    assert story_of(_article()) == "abc123"
+    assert story_of(_article("story-9")) == "story-9"
+
+
+def test_discover_url_filters_on_the_article_id():
+    url = discover_url("http://kibana:5601/", _article())
+    assert url.startswith("http://kibana:5601/app/discover#/?")
+    decoded = unquote(url)
+    assert "_id:\"abc123\"" in decoded and "2017-05-19T00:00:00.000Z" in decoded
