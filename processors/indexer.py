@@ -168,17 +168,22 @@ async def index_batch(
     max_backoff_s: float = 8.0,
     chunk_size: int = 500,
     locate_existing: bool = True,
+    base: str | None = None,
+    known_locations: dict[str, str] | None = None,
     build: Callable[[Article], dict[str, Any]] = to_document,
 ) -> IndexOutcome:
     """Write ``articles``; never raises for ES trouble: see ``IndexOutcome``.
 
     Several versions of one id in the batch: the last one is written and the
-    id is reported once. ``build`` exists for tests that need a document
-    Elasticsearch refuses.
+    id is reported once. ``base`` writes into other monthly indices than the
+    live ones (a rebuild); ``known_locations`` ({id: index}) then replaces the
+    look-up in Elasticsearch and is updated with every write, so a replay
+    faster than the refresh interval still finds earlier copies. ``build``
+    exists for tests that need a document Elasticsearch refuses.
     """
     started = time.monotonic()
     outcome = IndexOutcome()
-    layout = ArticleLayout.from_indices(indices)
+    layout = ArticleLayout.from_indices(indices, base)
     pending: dict[str, Article] = {a.id: a for a in articles}  # last version wins
     documents, outcome.permanent = _build_documents(pending.values(), build)
     for article, _ in outcome.permanent:
@@ -191,7 +196,7 @@ async def index_batch(
         outcome.attempts = attempt
         if attempt > 1:
             await asyncio.sleep(_backoff(attempt - 1, backoff_s, max_backoff_s))
-        errors = await _attempt(es, layout, pending, documents, outcome, chunk_size, locate_existing)
+        errors = await _attempt(es, layout, pending, documents, outcome, chunk_size, locate_existing, known_locations)
         for article_id in list(pending):
             if article_id not in errors:
                 pending.pop(article_id)
@@ -215,19 +220,23 @@ def _build_documents(articles: Iterable[Article], build) -> tuple[dict[str, dict
     return documents, refused
 
 
-async def _attempt(es, layout, pending, documents, outcome, chunk_size, locate_existing) -> dict[str, str]:
+async def _attempt(es, layout, pending, documents, outcome, chunk_size, locate_existing, known) -> dict[str, str]:
     """One pass over ``pending``: records ok and permanent results in
     ``outcome``, returns {article id: reason} of the transient failures."""
     try:
-        located = await _locate(es, layout, list(pending)) if locate_existing else {}
+        if known is not None:
+            located = {i: [known[i]] for i in pending if i in known}
+        else:
+            located = await _locate(es, layout, list(pending)) if locate_existing else {}
     except (ApiError, TransportError) as exc:
         return {article_id: f"locating existing documents failed: {_short(exc)}" for article_id in pending}
-    actions = _actions(layout, pending, documents, located)
+    targets = _targets(layout, pending, located)
     transient: dict[str, str] = {}
     seen: set[str] = set()
     try:
         async for ok, item in async_streaming_bulk(
-            es, actions, chunk_size=chunk_size, raise_on_error=False, raise_on_exception=False, max_retries=0,
+            es, _actions(targets, documents), chunk_size=chunk_size, raise_on_error=False,
+            raise_on_exception=False, max_retries=0,
         ):
             op_type, info = next(iter(item.items()))
             if op_type == "delete":
@@ -235,6 +244,8 @@ async def _attempt(es, layout, pending, documents, outcome, chunk_size, locate_e
             article_id = info.get("_id")
             seen.add(article_id)
             _classify(ok, info, pending.get(article_id), outcome, transient)
+            if ok and known is not None:
+                known[article_id] = targets[article_id][0]
     except (ApiError, TransportError) as exc:
         reason = _short(exc)
         return {**transient, **{i: f"bulk request failed: {reason}" for i in pending if i not in seen}}
@@ -256,17 +267,23 @@ def _classify(ok: bool, info: dict, article: Article | None, outcome: IndexOutco
         outcome.permanent.append((article, _item_reason(info)))
 
 
-def _actions(layout: ArticleLayout, pending: dict[str, Article], documents: dict[str, dict], located: dict[str, list[str]]):
-    """Index each article where it already lives (see layout.py), else in its
-    month; delete any extra copy."""
+def _targets(layout: ArticleLayout, pending: dict[str, Article], located: dict[str, list[str]]) -> dict[str, tuple[str, list[str]]]:
+    """{id: (index to write, extra copies to delete)}: where the article already
+    lives (see layout.py), else its month."""
+    targets = {}
     for article_id, article in pending.items():
         homes = located.get(article_id, [])
         routed = layout.index_for_article(article)
         target = routed if (not homes or routed in homes) else homes[0]
+        targets[article_id] = (target, [extra for extra in homes if extra != target])
+    return targets
+
+
+def _actions(targets: dict[str, tuple[str, list[str]]], documents: dict[str, dict]):
+    for article_id, (target, extras) in targets.items():
         yield {"_op_type": "index", "_index": target, "_id": article_id, "_source": documents[article_id]}
-        for extra in homes:
-            if extra != target:
-                yield {"_op_type": "delete", "_index": extra, "_id": article_id}
+        for extra in extras:
+            yield {"_op_type": "delete", "_index": extra, "_id": article_id}
 
 
 async def _locate(es: AsyncElasticsearch, layout: ArticleLayout, ids: list[str]) -> dict[str, list[str]]:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import html
 import re
 import uuid
@@ -201,7 +202,24 @@ def filter_clauses(sub: Subscription) -> list[dict[str, Any]]:
 def subscription_query(sub: Subscription) -> dict[str, Any]:
     """The query a search for ``sub`` runs: its query string AND its filters.
     `subs test` and the equivalence tests use it too."""
-    return {"bool": {"must": [query_string_clause(sub.query)], "filter": filter_clauses(sub)}}
+    return {"bool": {"must": [_cached_clause(sub.query)], "filter": filter_clauses(sub)}}
+
+
+@functools.lru_cache(maxsize=65_536)
+def _cached_clause(query: str) -> dict[str, Any]:
+    """Parsed once per distinct query, not once per batch (10,000 subscriptions
+    would cost a third of a second of parsing each time). Never mutated."""
+    return query_string_clause(query)
+
+
+@functools.lru_cache(maxsize=65_536)
+def query_problem(query: str) -> str | None:
+    """Why a stored query no longer validates, or None (cached like above)."""
+    try:
+        parse(query)
+    except QueryRejected as exc:
+        return str(exc)
+    return None
 
 
 def chunk_search_body(subs: list[Subscription], doc_ids: list[str]) -> dict[str, Any]:
@@ -314,10 +332,9 @@ def valid_subscriptions(subs: Iterable[Subscription]) -> list[Subscription]:
     saved before a rule was tightened: one bad row must not fail the batch."""
     good = []
     for sub in subs:
-        try:
-            parse(sub.query)
-        except QueryRejected as exc:
-            log.warning("matcher.invalid_subscription", subscription_id=sub.id, error=str(exc))
+        problem = query_problem(sub.query)
+        if problem is not None:
+            log.warning("matcher.invalid_subscription", subscription_id=sub.id, error=problem)
             continue
         good.append(sub)
     return good

@@ -4,9 +4,10 @@
   per-read timeout, so a server dripping a byte at a time cannot hold a worker;
 - gzip/deflate decoded here as a stream with a cap on the decoded size (a
   decompression bomb stops at the cap instead of filling memory);
-- redirects followed by hand, at most ``max_redirects``, each hop's address
-  resolved and checked (producers.safety) and then connected to directly, so
-  the checked address is the one used;
+- redirects followed by hand, at most ``max_redirects``; every connection's
+  host is resolved by a resolver that checks each address (producers.safety)
+  and aiohttp connects to exactly those addresses, so a second DNS answer
+  cannot swap in a private one (DNS rebinding);
 - conditional GET (ETag, Last-Modified) plus a hash of the body, so an unchanged
   body is recognised even when the server ignores the validators.
 """
@@ -16,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
-import ipaddress
 import re
+import socket
 import ssl
 import time
 import zlib
@@ -25,10 +26,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import httpx
+import aiohttp
 import structlog
 
-from producers.safety import AddressPolicy, RefusedAddress, ResolveError
+from producers.safety import AddressPolicy, RefusedAddress, ResolveError, numeric_host
 from wirewatch.settings import ProducerSettings
 
 log = structlog.get_logger(__name__)
@@ -78,21 +79,50 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:32]
 
 
+class _CheckedResolver:
+    """aiohttp resolver that hands out only addresses the policy allows: the check
+    happens at connect time, for every connection and every redirect hop, and the
+    connection goes to exactly the addresses that were checked."""
+
+    def __init__(self, policy: AddressPolicy):
+        self.policy = policy
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_UNSPEC) -> list[dict]:
+        addresses = await self.policy.resolve(host, port)
+        return [
+            {"hostname": host, "host": str(ip), "port": port,
+             "family": socket.AF_INET6 if ip.version == 6 else socket.AF_INET, "proto": 0, "flags": socket.AI_NUMERICHOST}
+            for ip in addresses
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
 class Fetcher:
     """Shares one connection pool across fetches; `async with Fetcher(...)`."""
 
     def __init__(self, settings: ProducerSettings, policy: AddressPolicy | None = None):
         self.settings = settings
         self.policy = policy or AddressPolicy.from_allow_list(settings.allow_hosts)
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> "Fetcher":
-        self._client = httpx.AsyncClient(
-            follow_redirects=False,
+        connector = aiohttp.TCPConnector(
+            resolver=_CheckedResolver(self.policy),
+            use_dns_cache=False,  # every connection is resolved and checked again
+            limit=self.settings.concurrency,
+            limit_per_host=self.settings.per_host_concurrency,
+            ttl_dns_cache=None,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,  # we decode ourselves, with a cap
             trust_env=False,  # no proxy from the environment: we connect to checked addresses only
-            timeout=httpx.Timeout(self.settings.fetch_timeout_s),
-            limits=httpx.Limits(max_connections=self.settings.concurrency, max_keepalive_connections=min(100, self.settings.concurrency)),
+            timeout=aiohttp.ClientTimeout(total=None),  # the total deadline is ours, in fetch()
             headers={"User-Agent": self.settings.user_agent},
+            max_line_size=16 * 1024,
+            max_field_size=16 * 1024,
         )
         return self
 
@@ -100,14 +130,14 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None, previous_hash: str | None = None) -> FetchResult:
         """Fetch ``url`` once; never raises for network or server trouble: the
         result's ``error_class`` says what went wrong."""
-        if self._client is None:
+        if self._session is None:
             raise RuntimeError("use 'async with Fetcher(...)'")
         result = FetchResult(url=url, final_url=url)
         started = time.monotonic()
@@ -122,65 +152,60 @@ class Fetcher:
             _fail(result, "refused_address", str(exc))
         except ResolveError as exc:
             _fail(result, "dns", str(exc))
-        except httpx.HTTPError as exc:
-            _fail(result, _classify_httpx(exc), f"{type(exc).__name__}: {exc}"[:300])
-        except ssl.SSLError as exc:
-            _fail(result, "tls", str(exc)[:300])
-        except OSError as exc:
-            _fail(result, "connect", str(exc)[:300])
+        except aiohttp.InvalidURL as exc:
+            _fail(result, "refused_address", f"unusable URL: {exc}"[:300])
+        except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+            _fail(result, "tls", f"{type(exc).__name__}: {exc}"[:300])
+        except aiohttp.ClientConnectorDNSError as exc:
+            _fail(result, "dns", str(exc)[:300])
+        except (aiohttp.ClientError, OSError) as exc:
+            _fail(result, "connect", f"{type(exc).__name__}: {exc}"[:300])
         result.elapsed_s = time.monotonic() - started
         return result
 
     async def _fetch_chain(self, url: str, etag: str | None, last_modified: str | None, previous_hash: str | None, result: FetchResult) -> None:
         permanent = True
         for hop in range(self.settings.max_redirects + 1):
-            response = await self._request(url, etag, last_modified, result)
-            try:
-                if response.status_code in _REDIRECTS and "location" in response.headers:
-                    permanent = permanent and response.status_code in (301, 308)
-                    url = _redirect_target(url, response.headers["location"])
+            async with await self._request(url, etag, last_modified) as response:
+                if response.status in _REDIRECTS and "Location" in response.headers:
+                    permanent = permanent and response.status in (301, 308)
+                    url = _redirect_target(url, response.headers["Location"])
                     result.final_url = url
                     continue
                 if permanent and hop > 0:
                     result.permanent_redirect = url
                 await self._handle_final(response, previous_hash, result)
                 return
-            finally:
-                await response.aclose()
         raise FetchError("http_status", f"more than {self.settings.max_redirects} redirects")
 
-    async def _request(self, url: str, etag: str | None, last_modified: str | None, result: FetchResult) -> httpx.Response:
+    async def _request(self, url: str, etag: str | None, last_modified: str | None):
         parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https") or not parts.hostname:
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise FetchError("refused_address", f"only http and https URLs are fetched, not {url[:200]!r}")
-        host = parts.hostname
-        port = parts.port or (443 if scheme == "https" else 80)
-        address = (await self.policy.resolve(host, port))[0]
+        literal = numeric_host(parts.hostname)
+        if literal is not None:
+            # aiohttp connects to IP literals without asking the resolver: check here.
+            self.policy.check_address(parts.hostname, literal)
         headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
-                   "Accept-Encoding": "gzip, deflate",
-                   "Host": parts.netloc.rsplit("@", 1)[-1]}
+                   "Accept-Encoding": "gzip, deflate"}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        pinned = _pinned_url(parts, address, port)
-        extensions = {"sni_hostname": host} if scheme == "https" else {}
-        request = self._client.build_request("GET", pinned, headers=headers, extensions=extensions)
-        return await self._client.send(request, stream=True)
+        return self._session.get(url, headers=headers, allow_redirects=False)
 
-    async def _handle_final(self, response: httpx.Response, previous_hash: str | None, result: FetchResult) -> None:
-        result.status = response.status_code
-        result.headers = {k: v for k, v in response.headers.items() if k in ("cache-control", "retry-after", "etag", "last-modified", "content-type", "expires")}
-        result.etag = response.headers.get("etag")
-        result.last_modified = response.headers.get("last-modified")
-        result.max_age_s = parse_max_age(response.headers.get("cache-control"))
-        result.retry_after_s = parse_retry_after(response.headers.get("retry-after"))
-        if response.status_code == 304:
+    async def _handle_final(self, response: aiohttp.ClientResponse, previous_hash: str | None, result: FetchResult) -> None:
+        result.status = response.status
+        result.headers = {k.lower(): v for k, v in response.headers.items() if k.lower() in ("cache-control", "retry-after", "etag", "last-modified", "content-type", "expires")}
+        result.etag = response.headers.get("ETag")
+        result.last_modified = response.headers.get("Last-Modified")
+        result.max_age_s = parse_max_age(response.headers.get("Cache-Control"))
+        result.retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
+        if response.status == 304:
             result.not_modified = True
             return
-        if response.status_code != 200:
-            raise FetchError("http_status", f"HTTP {response.status_code}")
+        if response.status != 200:
+            raise FetchError("http_status", f"HTTP {response.status}")
         body = await self._read_body(response, result)
         result.body_hash = body_hash(body)
         if previous_hash and previous_hash == result.body_hash:
@@ -188,13 +213,13 @@ class Fetcher:
             return
         result.body = body
 
-    async def _read_body(self, response: httpx.Response, result: FetchResult) -> bytes:
+    async def _read_body(self, response: aiohttp.ClientResponse, result: FetchResult) -> bytes:
         cap = self.settings.max_body_bytes
-        declared = response.headers.get("content-length")
+        declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > cap * 4:
             raise FetchError("too_large", f"Content-Length {declared} is far above the cap of {cap} bytes")
-        decoder = _Decoder(response.headers.get("content-encoding", ""), cap)
-        async for chunk in response.aiter_raw():
+        decoder = _Decoder(response.headers.get("Content-Encoding", ""), cap)
+        async for chunk in response.content.iter_chunked(64 * 1024):
             result.wire_bytes += len(chunk)
             decoder.feed(chunk)
         return decoder.finish()
@@ -256,11 +281,6 @@ class _Decoder:
         return b"".join(self.parts)
 
 
-def _pinned_url(parts, address, port: int) -> str:
-    host = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
-    return urlunsplit((parts.scheme.lower(), f"{host}:{port}", parts.path or "/", parts.query, ""))
-
-
 def _redirect_target(current: str, location: str) -> str:
     target = urljoin(current, location.strip())
     scheme = urlsplit(target).scheme.lower()
@@ -273,15 +293,6 @@ def _fail(result: FetchResult, error_class: str, message: str) -> None:
     result.error_class = error_class
     result.error = message
     result.body = None
-
-
-def _classify_httpx(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout"
-    text = f"{exc} {exc.__cause__ or ''}".lower()
-    if "ssl" in text or "certificate" in text or "tls" in text:
-        return "tls"
-    return "connect"
 
 
 def parse_max_age(cache_control: str | None) -> int | None:

@@ -253,7 +253,16 @@ def fetch(stack: StackSettings, *, quiet: bool = False) -> Layout:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise StackError(f"downloading the stack with Maven failed (exit {result.returncode}):\n{tail}")
     install_es_plugin(layout, quiet=quiet)
+    remove_other_versions(layout)
     return layout
+
+
+def remove_other_versions(layout: Layout) -> None:
+    """Old versions' jars go once the pinned ones are in: the cache must not grow with each bump."""
+    keep = {layout.kafka_libs.parent.name, layout.es_home.name}
+    for path in layout.cache.glob("*-*"):
+        if path.is_dir() and path.name.split("-")[0] in ("kafka", "elasticsearch") and path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def install_es_plugin(layout: Layout, *, quiet: bool = False) -> None:

@@ -137,7 +137,10 @@ class _Sender:
         try:
             await email_channel.send(str(address), port, host, msg, to, self.settings.alerts.webhook_timeout_s)
         except smtplib.SMTPRecipientsRefused as exc:
-            return HttpAnswer(550, error=f"recipients refused: {list(exc.recipients)[:3]}", verdict=Verdict.GIVE_UP)
+            codes = [code for code, _ in exc.recipients.values()] or [550]
+            transient = all(400 <= code < 500 for code in codes)  # e.g. 450 mailbox busy, greylisting
+            return HttpAnswer(max(codes), error=f"recipients refused ({max(codes)}): {list(exc.recipients)[:3]}",
+                              verdict=Verdict.RETRY if transient else Verdict.GIVE_UP)
         except smtplib.SMTPResponseException as exc:
             code = exc.smtp_code
             verdict = Verdict.RETRY if 400 <= code < 500 else Verdict.GIVE_UP  # 4xx transient, 5xx permanent

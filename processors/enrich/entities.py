@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from processors.enrich.data import read_background, read_table, read_word_list, stopwords
-from processors.enrich.text import fold
+from processors.enrich.text import fold, fold_word
 from wirewatch.schema import Entity
 
 MAX_ENTITIES = 30
@@ -137,7 +137,7 @@ class EntityExtractor:
 
     def _clean_name(self, name: str) -> str:
         words = name.split()
-        while words and (fold(words[0]) in self.stop or fold(words[0]) in self.titles):
+        while words and (fold_word(words[0]) in self.stop or fold_word(words[0]) in self.titles):
             words.pop(0)
         return " ".join(words)
 
@@ -145,7 +145,7 @@ class EntityExtractor:
         """(display name, folded key, type, country, titled) of one sequence, or None."""
         words = raw.rstrip(".").split()
         words, titled = self._strip_leading(words, sentence_start)
-        while words and fold(words[-1]) in _PARTICLE_WORDS:
+        while words and fold_word(words[-1]) in _PARTICLE_WORDS:
             words.pop()
         if not words:
             return None
@@ -160,7 +160,7 @@ class EntityExtractor:
         if acronym:
             etype = "organization" if etype in ("other", "person") else etype
             name = f"{name} ({acronym})"
-        return name, tuple(fold(w) for w in words), etype, country, titled
+        return name, tuple(fold_word(w) for w in words), etype, country, titled
 
     @staticmethod
     def _count(found: dict, start: int, name: str, key: tuple[str, ...], etype: str, country: str | None, titled: bool) -> None:
@@ -177,14 +177,14 @@ class EntityExtractor:
         titled = False
         first = True
         while words:
-            head = fold(words[0].rstrip("."))
+            head = fold_word(words[0].rstrip("."))
             if head in self.titles and len(words) > 1:
                 titled = True
                 words = words[1:]
                 # "Minister of Defense Vladimir ...": the portfolio goes with the title.
-                if len(words) > 2 and fold(words[0]) in ("of", "de", "del", "for"):
+                if len(words) > 2 and fold_word(words[0]) in ("of", "de", "del", "for"):
                     words = words[1:]
-                    while len(words) > 1 and fold(words[0]) in self.common:
+                    while len(words) > 1 and fold_word(words[0]) in self.common:
                         words = words[1:]
             elif head in self.stop or (first and sentence_start and head in self.common and words[0].isascii()):
                 words = words[1:]
@@ -196,7 +196,7 @@ class EntityExtractor:
         return words, titled
 
     def _classify(self, words: list[str], titled: bool) -> tuple[str | None, str | None]:
-        folded = [fold(w.rstrip(".")) for w in words]
+        folded = [fold_word(w.rstrip(".")) for w in words]
         joined = " ".join(folded)
         if len(words) == 1 and (joined in self.never or len(joined) < 2):
             return None, None

@@ -19,25 +19,25 @@ for its longest form ("Leopoldo López").
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from processors.enrich.data import read_background, stopwords
-from processors.enrich.text import WORD_RE, fold_tokens
+from processors.enrich.text import Analysis, fold_tokens, words
 from wirewatch.schema import Keyword
 
 TOP_N = 10
 MAX_PHRASE_WORDS = 4
+MAX_LOWERCASE_PHRASE_WORDS = 3
 MIN_DOCS_FOR_CORPUS = 50
 ZIPF_CEILING = 7.5            # "the" is ~7.7: anything this common has no specificity
 UNKNOWN_WORD_SPECIFICITY = 0.9
 MULTIWORD_BONUS = 0.35        # per extra word
 NAME_BONUS = 1.15
 TITLE_EXTRA_COUNT = 2
-_BREAK_RE = re.compile(r"[.,;:!?()\[\]{}\"“”„«»‹›|/\\\n\r\t•·—–…]+|\s-\s|['’](?:s|S)\b")
+MAX_NAME_SHARE = 0.6          # names may take at most this share of the slots
 _DOCS_KEY = "\x00docs"
 
 
@@ -96,7 +96,8 @@ class _Candidate:
 
 
 class KeywordExtractor:
-    """Built once per worker; `extract(title, body, language)` is pure."""
+    """Built once per worker; `extract(analysis, language, names)` reads only its arguments
+    (and the document frequencies, which the caller updates)."""
 
     def __init__(self, df: DocumentFrequency | None = None, top_n: int = TOP_N):
         self.df = df if df is not None else DocumentFrequency()
@@ -118,21 +119,6 @@ class KeywordExtractor:
                 return own
         return self._english_background
 
-    def candidates(self, text: str, stop: frozenset[str]) -> dict[tuple[str, ...], _Candidate]:
-        found: dict[tuple[str, ...], _Candidate] = {}
-        for chunk in _BREAK_RE.split(text):
-            surfaces = WORD_RE.findall(chunk)
-            if not surfaces:
-                continue
-            for run in _runs(surfaces, fold_tokens(surfaces), stop):
-                key = tuple(f for _, f in run)
-                cand = found.get(key)
-                if cand is None:
-                    cand = found[key] = _Candidate(key, capitalised=all(s[:1].isupper() for s, _ in run))
-                cand.count += 1
-                cand.surfaces[" ".join(s for s, _ in run)] += 1
-        return found
-
     def word_specificity(self, word: str, background: dict[str, float]) -> float:
         zipf = background.get(word)
         if zipf is None:
@@ -141,55 +127,106 @@ class KeywordExtractor:
         corpus = self.df.specificity(word)
         return bg if corpus is None else 0.5 * bg + 0.5 * corpus
 
-    def extract(self, title: str, body: str, language: str | None = None) -> list[Keyword]:
+    def extract(self, analysis: Analysis, language: str | None = None,
+                names: Iterable[tuple[str, int]] | None = None) -> list[Keyword]:
+        """Top key phrases. `names`: (name, mentions) from the entity step, which
+        replace this step's own guess at capitalised names when given."""
         stop = self._stop(language)
         background = self._background(language)
-        cands = self.candidates(body, stop)
-        for key, cand in self.candidates(title, stop).items():
-            mine = cands.setdefault(key, cand) if key not in cands else cands[key]
-            mine.count += TITLE_EXTRA_COUNT if mine is not cand else TITLE_EXTRA_COUNT - 1
-        _fold_partial_names(cands)
+        skip_capitalised = names is not None
+        cands: dict[tuple[str, ...], _Candidate] = {}
+        collect(cands, analysis.body_surfaces, analysis.body_tokens, stop, skip_capitalised, 1)
+        collect(cands, analysis.title_surfaces, analysis.title_tokens, stop, skip_capitalised, TITLE_EXTRA_COUNT + 1)
+        if names is None:
+            _fold_partial_names(cands)
+        else:
+            for name, count in names:
+                key = tuple(fold_tokens(words(name)))
+                if key and count > 0:
+                    cand = cands.setdefault(key, _Candidate(key, capitalised=True))
+                    cand.count += count
+                    cand.surfaces[name] += count
+        return self._rank(cands, background)
+
+    def _rank(self, cands: dict[tuple[str, ...], _Candidate], background: dict[str, float]) -> list[Keyword]:
         scored = []
+        spec_cache: dict[str, float] = {}
         for key, cand in cands.items():
             if cand.count <= 0:
                 continue
-            spec = sum(self.word_specificity(w, background) for w in key) / len(key)
-            score = (1 + math.log(cand.count)) * spec * (1 + MULTIWORD_BONUS * (len(key) - 1))
+            total = 0.0
+            for w in key:
+                spec = spec_cache.get(w)
+                if spec is None:
+                    spec = spec_cache[w] = self.word_specificity(w, background)
+                total += spec
+            # A phrase seen once is often just adjacent words: only repeated or
+            # capitalised phrases earn the multi-word bonus.
+            bonus = MULTIWORD_BONUS if cand.count > 1 or cand.capitalised else MULTIWORD_BONUS / 3
+            score = (1 + math.log(cand.count)) * (total / len(key)) * (1 + bonus * (len(key) - 1))
             if cand.capitalised:
                 score *= NAME_BONUS
             scored.append((score, cand))
         scored.sort(key=lambda sc: -sc[0])
-        top = scored[: self.top_n]
+        top = _with_name_quota(scored, self.top_n)
         if not top:
             return []
         best = top[0][0] or 1.0
-        return [Keyword(phrase=c.surfaces.most_common(1)[0][0], score=round(s / best, 3)) for s, c in top]
+        return [Keyword(phrase=c.surfaces.most_common(1)[0][0], score=round(sc / best, 3)) for sc, c in top]
 
 
-def _runs(surfaces: list[str], folded: list[str], stop: frozenset[str]):
-    """Runs of content words; cut at stopwords, numbers, 1-letter words and case changes."""
-    run: list[tuple[str, str]] = []
+def _with_name_quota(scored: list[tuple[float, _Candidate]], top_n: int) -> list[tuple[float, _Candidate]]:
+    """Best phrases, names taking at most MAX_NAME_SHARE of the slots when other phrases exist."""
+    max_names = max(1, int(top_n * MAX_NAME_SHARE))
+    top, names = [], 0
+    for item in scored:
+        if item[1].capitalised:
+            if names >= max_names:
+                continue
+            names += 1
+        top.append(item)
+        if len(top) == top_n:
+            break
+    if len(top) < top_n:  # not enough other phrases: fill with the remaining names
+        chosen = {id(item[1]) for item in top}
+        rest = [item for item in scored if id(item[1]) not in chosen]
+        top = sorted(top + rest[: top_n - len(top)], key=lambda sc: -sc[0])
+    return top
+
+
+def collect(cands: dict, surfaces: list[str], folded: list[str], stop: frozenset[str],
+            skip_capitalised: bool, weight: int) -> None:
+    """Add the runs of content words of one token stream to `cands`."""
+    run_s: list[str] = []
+    run_f: list[str] = []
+    run_cap = False
     for surface, word in zip(surfaces, folded):
-        if word in stop or len(word) < 2 or not word.isalpha():
-            yield from _emit(run)
-            run = []
-            continue
-        if run and run[-1][0][:1].isupper() != surface[:1].isupper():
-            yield from _emit(run)
-            run = []
-        run.append((surface, word))
-    yield from _emit(run)
+        boundary = not word or word in stop or len(word) < 2 or not word.isalpha()
+        cap = surface[:1].isupper() if not boundary else False
+        if boundary or (run_s and cap != run_cap):
+            _add_run(cands, run_s, run_f, run_cap, skip_capitalised, weight)
+            run_s, run_f = [], []
+            if boundary:
+                continue
+        run_s.append(surface)
+        run_f.append(word)
+        run_cap = cap
+    _add_run(cands, run_s, run_f, run_cap, skip_capitalised, weight)
 
 
-def _emit(run: list[tuple[str, str]]):
-    if not run:
+def _add_run(cands: dict, run_s: list[str], run_f: list[str], cap: bool, skip_capitalised: bool, weight: int) -> None:
+    if not run_s or (cap and skip_capitalised):
         return
-    if len(run) <= MAX_PHRASE_WORDS:
-        yield run
-        return
-    for size in (3, 2):  # a long run: its shorter pieces
-        for i in range(len(run) - size + 1):
-            yield run[i:i + size]
+    n = len(run_s)
+    limit = MAX_PHRASE_WORDS if cap else MAX_LOWERCASE_PHRASE_WORDS
+    pieces = [(0, n)] if n <= limit else [(i, i + k) for k in (3, 2) for i in range(n - k + 1)]
+    for a, b in pieces:
+        key = tuple(run_f[a:b])
+        cand = cands.get(key)
+        if cand is None:
+            cand = cands[key] = _Candidate(key, capitalised=cap)
+        cand.count += weight
+        cand.surfaces[" ".join(run_s[a:b])] += weight
 
 
 def _fold_partial_names(cands: dict[tuple[str, ...], _Candidate]) -> None:
@@ -197,10 +234,14 @@ def _fold_partial_names(cands: dict[tuple[str, ...], _Candidate]) -> None:
     names = [c for c in cands.values() if c.capitalised and len(c.words) > 1]
     if not names:
         return
+    by_word: dict[str, list[_Candidate]] = {}
+    for name in names:
+        for w in set(name.words):
+            by_word.setdefault(w, []).append(name)
     for key, cand in list(cands.items()):
         if not cand.capitalised or cand.count <= 0:
             continue
-        longer = [n for n in names if len(n.words) > len(key) and _contains(n.words, key)]
+        longer = [n for n in by_word.get(key[0], ()) if len(n.words) > len(key) and _contains(n.words, key)]
         if longer:
             target = max(longer, key=lambda n: n.count)
             target.count += cand.count

@@ -187,13 +187,13 @@ class LanguageDetector:
         if script in _SINGLE_LANGUAGE_SCRIPT:
             return LanguageGuess(_SINGLE_LANGUAGE_SCRIPT[script], 0.95, "script")
         if script == "devanagari":
-            nepali = _marker_share(analysis.tokens, _NEPALI_MARKERS, _HINDI_MARKERS)
+            nepali = _marker_share(analysis.words, _NEPALI_MARKERS, _HINDI_MARKERS)
             if nepali is not None:
                 return LanguageGuess(nepali and "ne" or "hi", 0.8, "function-words")
         if script == "latin":
-            if len(analysis.tokens) < MIN_WORDS:
-                return fallback
-            best, share, second = vote_function_words(analysis.tokens)
+            if len(analysis.words) < MIN_WORDS or len(set(analysis.words[:SAMPLE_WORDS])) < MIN_WORDS:
+                return fallback  # too short, or junk repeating one "word"
+            best, share, second = vote_function_words(analysis.words)
             decisive = share >= FAST_MIN_SHARE and share >= FAST_MIN_MARGIN * second
             # Dutch and Catalan lists are only rivals: Afrikaans reads as Dutch, Occitan as Catalan.
             if best in _FAST_PATH_LANGUAGES and decisive:

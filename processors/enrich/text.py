@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 # Bounds: enrichment never looks past this many characters of one article.
 MAX_TEXT_CHARS = 60_000
@@ -42,33 +42,68 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", stripped)
 
 
+# Punctuation that ends a phrase: a key phrase or a quoted query phrase never spans it.
+_BREAK_CHARS = ".,;:!?()[]{}\"“”„«»|/\\•·—–…"
+_PIECE_RE = re.compile(rf"([\w{_MARKS}]+)|([{re.escape(_BREAK_CHARS)}]|['’](?=[sS]$))")
+BREAK = ""
+
+
 def words(text: str) -> list[str]:
     """Surface word tokens (letters and digits runs) in order."""
     return WORD_RE.findall(text)
 
 
+def scan(text: str) -> list[str]:
+    """Surface words in order, with BREAK ("") where punctuation or a line ends a phrase.
+
+    Splitting on whitespace first and running the regex only on tokens that
+    are not plain alphanumerics is about as fast as one regex pass and
+    gives the phrase breaks for free.
+    """
+    out: list[str] = []
+    append = out.append
+    for line in text.split("\n"):
+        for tok in line.split():
+            if tok.isalnum():
+                append(tok)
+                continue
+            for word, _punct in _PIECE_RE.findall(tok):
+                if word or not out or out[-1]:
+                    append(word)  # "" marks a break
+        if out and out[-1]:
+            append(BREAK)
+    return out
+
+
 def fold_tokens(tokens: list[str]) -> list[str]:
-    """Fold many tokens with one normalisation call (the separator survives NFC/NFD)."""
+    """Fold many tokens: lowercase in one call, accents only where there are any."""
     if not tokens:
         return []
-    folded = fold(_SEP.join(tokens)).split(_SEP)
-    if len(folded) != len(tokens):  # pragma: no cover - defensive: fold per token
-        return [fold(t) for t in tokens]
-    return folded
+    lowered = _SEP.join(tokens).lower().split(_SEP)
+    if len(lowered) != len(tokens):  # pragma: no cover - a lowercase mapping that adds _SEP
+        lowered = [t.lower() for t in tokens]
+    return [w if w.isascii() else fold_word(w) for w in lowered]
 
 
 def tokenize(text: str) -> list[str]:
-    """Folded tokens of a text: what matching and statistics work on."""
+    """Folded word tokens of a text (no breaks): what query terms are made of."""
     return fold_tokens(words(text))
 
 
 @dataclass
 class Analysis:
-    """One article's text, tokenised once and shared by every step."""
+    """One article's text, tokenised once and shared by every step.
+
+    `*_surfaces` keep the words as written, `*_tokens` are folded; both have
+    BREAK ("") entries where punctuation separates phrases, at the same
+    positions.
+    """
 
     title: str
     body: str
     declared_language: str | None = None
+    title_surfaces: list[str] = field(default_factory=list)
+    body_surfaces: list[str] = field(default_factory=list)
     title_tokens: list[str] = field(default_factory=list)
     body_tokens: list[str] = field(default_factory=list)
 
@@ -76,12 +111,15 @@ class Analysis:
     def of(cls, title: str, body: str, declared_language: str | None = None) -> "Analysis":
         title = clean(title or "")[:2000]
         body = clean(body or "")
+        title_surfaces, body_surfaces = scan(title), scan(body)
         return cls(
             title=title,
             body=body,
             declared_language=declared_language,
-            title_tokens=tokenize(title),
-            body_tokens=tokenize(body),
+            title_surfaces=title_surfaces,
+            body_surfaces=body_surfaces,
+            title_tokens=fold_tokens(title_surfaces),
+            body_tokens=fold_tokens(body_surfaces),
         )
 
     @cached_property
@@ -90,9 +128,20 @@ class Analysis:
 
     @cached_property
     def tokens(self) -> list[str]:
-        """Folded tokens of title then body."""
-        return self.title_tokens + self.body_tokens
+        """Folded tokens of title then body (with breaks)."""
+        return self.title_tokens + [BREAK] + self.body_tokens
+
+    @cached_property
+    def words(self) -> list[str]:
+        """Folded tokens without breaks."""
+        return [t for t in self.tokens if t]
 
     @cached_property
     def vocabulary(self) -> frozenset[str]:
-        return frozenset(self.tokens)
+        return frozenset(self.words)
+
+
+@lru_cache(maxsize=65536)
+def fold_word(word: str) -> str:
+    """fold() of one short string, cached: names and titles repeat across articles."""
+    return fold(word)

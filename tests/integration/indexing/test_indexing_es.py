@@ -29,17 +29,6 @@ def _index(settings, indices, articles, **kwargs):
     return asyncio.run(run())
 
 
-@pytest.fixture(autouse=True)
-def _cleanup(es, settings):
-    """Deletes this test's indices by name (the node refuses wildcard deletes:
-    action.destructive_requires_name) before the shared fixture's clean-up."""
-    yield
-    prefix = settings.es.index_prefix
-    names = es.indices.get(index=f"{prefix}*", expand_wildcards="all", allow_no_indices=True)
-    for name in names:
-        es.options(ignore_status=404).indices.delete(index=name)
-
-
 @pytest.fixture
 def ready(es, indices):
     ensure_templates(es, indices)

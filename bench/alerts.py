@@ -1,0 +1,145 @@
+"""`wirewatch bench alerts`: matching throughput against many subscriptions.
+
+Builds N subscriptions (default 10,000) from the vocabulary of the articles
+(the BBC set of ../shared/corpus when present, else generated text): single
+words, AND/OR/NOT combinations, phrases, proximity, trailing wildcards,
+fielded terms, and language/topic filters on a share of them. Then it runs the
+Matcher over the articles in batches against the local Elasticsearch and
+prints articles/s, batch latency percentiles, searches and alerts.
+
+    wirewatch bench alerts [--subscriptions 10000] [--articles 1000] [--batch 200] [--chunk 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import re
+import statistics
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from wirewatch.schema import Article, Enrichment, Source, Subscription, SubscriptionFilters, TopicTag, article_id
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "news-labeled" / "bbc-dev"
+TOPICS = ["business", "entertainment", "politics", "sport", "tech"]
+_WORD = re.compile(r"[a-z]{4,}")
+
+
+def load_articles(limit: int, rng: random.Random) -> tuple[list[Article], str]:
+    if CORPUS.is_dir():
+        files = sorted(CORPUS.glob("*/*.txt"))
+        rng.shuffle(files)
+        articles = [_article(p.read_text(encoding="utf-8", errors="replace"), p.parent.name, f"bbc/{p.parent.name}/{p.name}", i)
+                    for i, p in enumerate(files[:limit])]
+        return articles, f"BBC corpus ({len(files)} files)"
+    return [_synthetic(i, rng) for i in range(limit)], "generated text (../shared/corpus absent)"
+
+
+def _article(raw: str, topic: str, key: str, i: int) -> Article:
+    title, _, text = raw.strip().partition("\n")
+    now = datetime.now(timezone.utc) - timedelta(minutes=i)
+    url = f"https://bench.example.org/{key}"
+    return Article(
+        id=article_id(url), url=url, title=title.strip(), summary=text.strip()[:300], text=text.strip(),
+        source=Source(feed_url="https://bench.example.org/rss", feed_name="Bench", domain="bench.example.org"),
+        published_at=now, fetched_at=now, produced_at=now,
+        enrichment=Enrichment(language="en", topics=[TopicTag(name=topic, score=1.0)]),
+    )
+
+
+def _synthetic(i: int, rng: random.Random) -> Article:
+    words = [f"w{rng.randint(0, 3000):04d}x" for _ in range(300)]
+    return _article(" ".join(words[:8]) + "\n" + " ".join(words), rng.choice(TOPICS), f"gen/{i}", i)
+
+
+def vocabulary(articles: list[Article]) -> list[str]:
+    """Words found in 0.2%..5% of the articles: alerts are for specific things."""
+    df = Counter()
+    for article in articles:
+        df.update(set(_WORD.findall(article.full_text().lower())))
+    n = len(articles)
+    words = [w for w, c in df.items() if 0.002 * n <= c <= 0.05 * n]
+    return sorted(words) or sorted(df)
+
+
+def make_subscriptions(count: int, words: list[str], rng: random.Random) -> list[Subscription]:
+    subs = []
+    for i in range(count):
+        a, b, c = rng.sample(words, 3)
+        query = rng.choice([
+            a, f"{a} AND {b}", f"{a} OR {b}", f"{a} AND NOT {b}", f"({a} OR {b}) AND {c}",
+            f'"{a} {b}"~5', f"{a[:5]}*", f"title:{a}", f"{a} AND topic:{rng.choice(TOPICS)}",
+        ])
+        filters = {}
+        if rng.random() < 0.3:
+            filters["languages"] = [rng.choice(["en", "en", "es", "fr"])]
+        if rng.random() < 0.2:
+            filters["topics"] = [rng.choice(TOPICS)]
+        subs.append(Subscription(id=f"bench-{i}", name=f"bench {i}", query=query, filters=SubscriptionFilters(**filters)))
+    return subs
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def run(args) -> int:
+    from processors.es.client import make_async_client
+    from processors.matcher import Matcher
+    from processors.subscriptions import StaticSubscriptions
+    from wirewatch.names import Indices
+    from wirewatch.settings import ESSettings
+
+    rng = random.Random(args.seed)
+    articles, origin = load_articles(args.articles, rng)
+    subs = make_subscriptions(args.subscriptions, vocabulary(articles), rng)
+    es_settings = ESSettings(index_prefix=f"wwbench-{uuid.uuid4().hex[:8]}")
+    indices = Indices.from_settings(es_settings)
+    client = make_async_client(es_settings)
+    matcher = Matcher(client, indices, StaticSubscriptions(subs), chunk_size=args.chunk)
+    print(f"{len(articles)} articles from {origin}; {len(subs)} subscriptions; batch {args.batch}; chunk {args.chunk}")
+    latencies, alerts, searches, candidates = [], 0, 0, 0
+    try:
+        await matcher.match(articles[: min(10, len(articles))])  # warm-up: scratch index, JIT
+        started = time.perf_counter()
+        for start in range(0, len(articles), args.batch):
+            batch = articles[start:start + args.batch]
+            t0 = time.perf_counter()
+            alerts += len(await matcher.match(batch))
+            latencies.append(time.perf_counter() - t0)
+            searches += matcher.last_stats.searches
+            candidates += matcher.last_stats.candidates
+        elapsed = time.perf_counter() - started
+    finally:
+        await client.options(ignore_status=404).indices.delete(index=indices.scratch)
+        await client.close()
+    batches = len(latencies)
+    print(f"matched {len(articles)} articles in {elapsed:.2f} s: {len(articles) / elapsed:.0f} articles/s")
+    print(f"batch latency p50 {percentile(latencies, 50) * 1000:.0f} ms, p95 {percentile(latencies, 95) * 1000:.0f} ms, "
+          f"p99 {percentile(latencies, 99) * 1000:.0f} ms, mean {statistics.mean(latencies) * 1000:.0f} ms over {batches} batches")
+    print(f"{alerts} alerts ({alerts / len(articles):.1f} per article); {searches / batches:.1f} searches and "
+          f"{candidates / batches:.0f} candidate subscriptions per batch")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wirewatch bench alerts", description=__doc__.splitlines()[0])
+    parser.add_argument("--subscriptions", type=int, default=10_000)
+    parser.add_argument("--articles", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=200, help="articles per match() call")
+    parser.add_argument("--chunk", type=int, default=500, help="subscriptions per search")
+    parser.add_argument("--seed", type=int, default=6)
+    args = parser.parse_args(argv)
+    if min(args.subscriptions, args.articles, args.batch, args.chunk) < 1:
+        parser.error("counts must be positive")
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""The whole enrichment of one article: language, topics, keywords, entities.
+
+`Enricher` is built once per worker (it loads the taxonomy, gazetteer and
+frequency lists) and its `enrich(article)` is what the enrich agent calls for
+each article. It never raises on odd text: each step is guarded, and a step
+that fails leaves its field empty and logs why. Story fields are left to the
+story step (`processors.enrich.story.StoryIndex`), which needs shared state.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from processors.enrich.entities import EntityExtractor
+from processors.enrich.keywords import DocumentFrequency, KeywordExtractor
+from processors.enrich.language import LanguageDetector, LanguageGuess
+from processors.enrich.story import Signature, signature
+from processors.enrich.text import Analysis
+from processors.enrich.topics import TopicTagger, load_taxonomy
+from wirewatch.schema import Article, Enrichment, utcnow
+
+log = structlog.get_logger(__name__)
+
+_ACRONYM_SUFFIX_RE = re.compile(r"\s*\([^()]*\)$")
+
+
+@dataclass
+class StepTimes:
+    """Seconds spent per step, summed over calls (for the benchmark)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, step: str, elapsed: float) -> None:
+        self.seconds[step] = self.seconds.get(step, 0.0) + elapsed
+
+
+class Enricher:
+    def __init__(self, taxonomy_dir: Path | None = None, df: DocumentFrequency | None = None,
+                 update_stats: bool = True, lingua_low_accuracy: bool = False):
+        self.language = LanguageDetector(lingua_low_accuracy=lingua_low_accuracy)
+        self.topics = TopicTagger(load_taxonomy(taxonomy_dir))
+        self.df = df if df is not None else DocumentFrequency()
+        self.keywords = KeywordExtractor(self.df)
+        self.entities = EntityExtractor()
+        self.update_stats = update_stats
+        self.times: StepTimes | None = None
+
+    @classmethod
+    def from_settings(cls, settings, df: DocumentFrequency | None = None) -> "Enricher":
+        """From a wirewatch.settings.Settings (its processor.taxonomy_dir)."""
+        return cls(taxonomy_dir=settings.processor.taxonomy_dir, df=df)
+
+    def analyse(self, article: Article) -> Analysis:
+        return Analysis.of(article.title, article.text or article.summary, article.language)
+
+    def enrich(self, article: Article) -> Enrichment:
+        """Language, topics, keywords and entities of one article; never raises."""
+        try:
+            analysis = self._timed("tokenize", self.analyse, article)
+        except Exception as exc:  # pragma: no cover - Analysis.of is total on str input
+            log.warning("enrich_failed", article_id=getattr(article, "id", None), step="tokenize", error=repr(exc))
+            return Enrichment(language=article.language, enriched_at=utcnow())
+        return self.enrich_analysis(analysis, article_id=article.id)
+
+    def enrich_analysis(self, analysis: Analysis, article_id: str = "") -> Enrichment:
+        guess = self._guarded("language", article_id, self.language.detect, analysis)
+        if guess is None:
+            guess = LanguageGuess(analysis.declared_language, 0.0, "none")
+        topics = self._guarded("topics", article_id, self.topics.tag, analysis) or []
+        entities = self._guarded("entities", article_id, self.entities.extract, analysis.title, analysis.body) or []
+        names = [(_ACRONYM_SUFFIX_RE.sub("", e.text), e.count) for e in entities]
+        keywords = self._guarded("keywords", article_id, self.keywords.extract, analysis, guess.language, names) or []
+        if self.update_stats:
+            self._guarded("stats", article_id, self.df.observe, analysis.vocabulary)
+        return Enrichment(
+            language=guess.language,
+            language_confidence=guess.confidence,
+            topics=topics,
+            keywords=keywords,
+            entities=entities,
+            enriched_at=utcnow(),
+        )
+
+    def signature(self, article: Article) -> Signature:
+        """Near-duplicate signature for the story step."""
+        return signature(self.analyse(article))
+
+    def _guarded(self, step: str, article_id: str, fn, *args):
+        try:
+            return self._timed(step, fn, *args)
+        except Exception as exc:  # one step's bug must not lose the article
+            log.warning("enrich_step_failed", article_id=article_id, step=step, error=repr(exc))
+            return None
+
+    def _timed(self, step: str, fn, *args):
+        if self.times is None:
+            return fn(*args)
+        start = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.times.add(step, time.perf_counter() - start)

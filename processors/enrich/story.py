@@ -1,0 +1,262 @@
+"""Story clustering: near-duplicate signatures and a bounded story index.
+
+Signature
+    MinHash over 4-word shingles of the folded body (the headline is left
+    out: syndicated copies often rewrite it). One hash per shingle, split
+    into `NUM_HASHES` bins by its low bits ("one permutation hashing"),
+    the minimum kept per bin; empty bins of short texts borrow from the next
+    full bin (rotation densification). Words hash with CRC-32 (stable across
+    processes); a shingle hashes as a tuple of those ints, which CPython does
+    not randomise, so every worker on the same Python version computes the
+    same signature for the same text. The estimated Jaccard similarity of two
+    texts is the share of equal bins.
+
+LSH
+    `BANDS` bands of `ROWS` bins: two texts sharing a band become candidates;
+    a candidate joins the story when its estimated similarity to the story's
+    first article is at least `threshold` (0.5 by default: a copy with a new
+    headline, reordered or trimmed paragraphs or added boilerplate stays far
+    above it; different articles on the same subject stay far below).
+
+Story ids, across workers
+    A new story's id is derived from the smallest shingle hash of its first
+    article (`st-<hex>`), not from a counter or a random value: the chance
+    that two near-copies have the same smallest shingle is their Jaccard
+    similarity, so copies that two workers see at the same moment usually get
+    the same id even before any state is shared. What makes it exact is one
+    owner of the index: the enrich workers compute `signature()` (the costly,
+    parallel part) and the lead's story agent, consuming a topic keyed by a
+    constant (one partition, so one consumer at a time, ordered), calls
+    `StoryIndex.assign_signature` (~tens of microseconds, far above the
+    stream's rate). Its state can be rebuilt after a restart from a
+    changelogged table of band key -> story id, which `StoryIndex` accepts as
+    its `bands` mapping. Sharding the index by band key instead would need
+    one message per band per article, which costs more than it saves here.
+
+Updates
+    An article id seen before is an update: same story, not counted again.
+    `sources` counts the distinct sources (domain, else feed URL) that
+    carried the story so far.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+
+from processors.enrich.text import Analysis
+
+SHINGLE_WORDS = 4
+NUM_HASHES = 64            # power of two: bins are taken from the low bits
+BANDS = 16
+ROWS = NUM_HASHES // BANDS
+MIN_SHINGLES = 3           # shorter bodies only match exact copies
+DEFAULT_THRESHOLD = 0.5
+MAX_SOURCES_TRACKED = 1000
+_MASK = (1 << 64) - 1
+_BIN_BITS = NUM_HASHES.bit_length() - 1
+_EMPTY = _MASK
+
+
+MAX_SIGNATURE_WORDS = 2000   # bound on the words one signature reads
+_WORD_HASH_CACHE_SIZE = 200_000
+_word_hashes: dict[str, int] = {}
+
+
+def _word_hash(word: str) -> int:
+    h = _word_hashes.get(word)
+    if h is None:
+        if len(_word_hashes) >= _WORD_HASH_CACHE_SIZE:
+            _word_hashes.clear()  # crude bound; refilling is cheap
+        h = _word_hashes[word] = zlib.crc32(word.encode("utf-8", "surrogatepass"))
+    return h
+
+
+@dataclass(frozen=True)
+class Signature:
+    values: tuple[int, ...]          # NUM_HASHES minimums, or () for texts too short
+    min_hash: int                    # smallest shingle hash: the seed of a new story's id
+    exact: str                       # hash of the folded words, for texts too short to shingle
+
+    def similarity(self, other: "Signature") -> float:
+        if not self.values or not other.values:
+            return 1.0 if self.exact == other.exact else 0.0
+        same = sum(1 for a, b in zip(self.values, other.values) if a == b)
+        return same / NUM_HASHES
+
+    def band_keys(self) -> list[str]:
+        if not self.values:
+            return [f"x{self.exact}"]
+        return [
+            f"{band:02d}{hash(self.values[band * ROWS:(band + 1) * ROWS]) & _MASK:016x}"
+            for band in range(BANDS)
+        ]
+
+    def story_id(self) -> str:
+        return f"st-{self.min_hash:016x}" if self.values else f"st-x{self.exact[:16]}"
+
+
+def signature_of_words(words: list[str]) -> Signature:
+    """Signature of folded words (breaks and empty strings ignored)."""
+    cache = _word_hashes
+    ids = [cache[w] if w in cache else _word_hash(w) for w in words[:MAX_SIGNATURE_WORDS * 2] if w][:MAX_SIGNATURE_WORDS]
+    exact = f"{zlib.crc32(' '.join(w for w in words if w).encode('utf-8', 'surrogatepass')):08x}{len(ids):08x}"
+    if len(ids) < SHINGLE_WORDS + MIN_SHINGLES - 1:
+        return Signature((), 0, exact)
+    hashes = {hash(s) & _MASK for s in zip(ids, ids[1:], ids[2:], ids[3:])}
+    bins = [_EMPTY] * NUM_HASHES
+    low = NUM_HASHES - 1
+    for h in hashes:
+        b = h & low
+        v = h >> _BIN_BITS
+        if v < bins[b]:
+            bins[b] = v
+    return Signature(_densify(bins), min(hashes), exact)
+
+
+def _densify(bins: list[int]) -> tuple[int, ...]:
+    """Fill empty bins from the next full one (circularly), offset by the distance."""
+    if _EMPTY not in bins:
+        return tuple(bins)
+    n = len(bins)
+    out = list(bins)
+    for i in range(n):
+        if bins[i] == _EMPTY:
+            for step in range(1, n):
+                j = (i + step) % n
+                if bins[j] != _EMPTY:
+                    out[i] = (bins[j] + step * 0x9E3779B97F4A7C15) & _MASK
+                    break
+    return tuple(out)
+
+
+def signature(analysis: Analysis) -> Signature:
+    """Near-duplicate signature of an article's body (its title when the body is empty)."""
+    words = analysis.body_tokens if any(analysis.body_tokens) else analysis.title_tokens
+    return signature_of_words(words)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    story_id: str
+    first: bool
+    sources: int
+
+
+@dataclass
+class _Story:
+    story_id: str
+    signature: Signature
+    first_article: str
+    band_keys: list[str]
+    sources: set[str] = field(default_factory=set)
+    source_count: int = 0
+    last_seen: float = 0.0
+
+
+class StoryIndex:
+    """Bounded in-memory index of recent stories (LRU and age bound).
+
+    `bands` may be any mutable mapping (band key -> story id), e.g. a
+    changelogged table, so that the index can be rebuilt after a restart.
+    """
+
+    def __init__(self, max_stories: int = 200_000, max_age_s: float = 3 * 86400,
+                 threshold: float = DEFAULT_THRESHOLD, bands: MutableMapping[str, str] | None = None,
+                 clock=time.time):
+        self.max_stories = max_stories
+        self.max_articles = max_stories * 4
+        self.max_age_s = max_age_s
+        self.threshold = threshold
+        self.clock = clock
+        self.bands: MutableMapping[str, str] = bands if bands is not None else {}
+        self.stories: OrderedDict[str, _Story] = OrderedDict()
+        self.articles: OrderedDict[str, str] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.stories)
+
+    def assign(self, article, analysis: Analysis | None = None) -> Assignment:
+        """Story of an article (wirewatch.schema.Article)."""
+        if article.id in self.articles:
+            return self._update(article.id)
+        if analysis is None:
+            analysis = Analysis.of(article.title, article.text or article.summary)
+        source = article.source.domain or article.source.feed_url
+        return self.assign_signature(article.id, source, signature(analysis))
+
+    def assign_signature(self, article_id: str, source: str, sig: Signature) -> Assignment:
+        now = self.clock()
+        if article_id in self.articles:
+            return self._update(article_id)
+        self._expire(now)
+        story = self._best_match(sig)
+        first = story is None
+        if story is None:
+            story = self._new_story(sig, article_id)
+        if source not in story.sources:
+            story.source_count += 1
+            if len(story.sources) < MAX_SOURCES_TRACKED:
+                story.sources.add(source)
+        story.last_seen = now
+        self.stories.move_to_end(story.story_id)
+        self._remember_article(article_id, story.story_id)
+        return Assignment(story.story_id, first, max(1, story.source_count))
+
+    # ------------------------------------------------------------ internals
+
+    def _update(self, article_id: str) -> Assignment:
+        story_id = self.articles[article_id]
+        self.articles.move_to_end(article_id)
+        story = self.stories.get(story_id)
+        if story is None:  # story expired, article still remembered
+            return Assignment(story_id, True, 1)
+        return Assignment(story_id, story.first_article == article_id, max(1, story.source_count))
+
+    def _best_match(self, sig: Signature) -> _Story | None:
+        best, best_sim = None, 0.0
+        for key in sig.band_keys():
+            story_id = self.bands.get(key)
+            story = self.stories.get(story_id) if story_id else None
+            if story is None:
+                continue
+            sim = sig.similarity(story.signature)
+            if sim >= self.threshold and sim > best_sim:
+                best, best_sim = story, sim
+        return best
+
+    def _new_story(self, sig: Signature, article_id: str) -> _Story:
+        story_id = sig.story_id()
+        if story_id in self.stories:  # same seed, not similar enough: keep ids distinct
+            story_id = f"{story_id}-{zlib.crc32(article_id.encode()):08x}"
+        keys = sig.band_keys()
+        story = _Story(story_id, sig, article_id, keys)
+        self.stories[story_id] = story
+        for key in keys:
+            self.bands.setdefault(key, story_id)
+        while len(self.stories) > self.max_stories:
+            self._evict(next(iter(self.stories)))
+        return story
+
+    def _remember_article(self, article_id: str, story_id: str) -> None:
+        self.articles[article_id] = story_id
+        while len(self.articles) > self.max_articles:
+            self.articles.popitem(last=False)
+
+    def _expire(self, now: float) -> None:
+        while self.stories:
+            oldest = next(iter(self.stories.values()))
+            if now - oldest.last_seen <= self.max_age_s:
+                break
+            self._evict(oldest.story_id)
+
+    def _evict(self, story_id: str) -> None:
+        story = self.stories.pop(story_id, None)
+        if story is None:
+            return
+        for key in story.band_keys:
+            if self.bands.get(key) == story_id:
+                del self.bands[key]
