@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import tomllib
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,6 @@ def config_file_path() -> Path | None:
     return default if default.is_file() else None
 
 
-@lru_cache(maxsize=8)
 def _read_config_file(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:

@@ -235,6 +235,7 @@ def fetch(stack: StackSettings, *, quiet: bool = False) -> Layout:
     layout = layout_for(stack)
     if fetched(layout):
         install_es_plugin(layout, quiet=quiet)
+        remove_other_versions(layout)
         return layout
     mvn = shutil.which("mvn")
     if not mvn:

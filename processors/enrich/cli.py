@@ -57,6 +57,8 @@ def register_eval(eval_subparsers) -> None:
     dedup.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="similarity to join a story")
     dedup.add_argument("--copies-of", type=float, default=1.0, help="share of articles that get synthetic near-copies")
     dedup.add_argument("--seed", type=int, default=7, help="random seed of the synthetic copies and the arrival order")
+    dedup.add_argument("--show-merges", type=int, default=0, metavar="N",
+                       help="list N stories that joined different truth groups (real near-duplicates show up here)")
     dedup.set_defaults(func=cmd_eval_dedup)
 
 
@@ -146,8 +148,18 @@ def cmd_eval_dedup(args: argparse.Namespace) -> int:
     print(f"documents={len(docs)} " + " ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
     print(f"true_pairs={report['true']} found_pairs={report['found']} correct_pairs={report['correct']}")
     print(f"stories={len(set(story_of.values()))} groups={len(set(groups.values()))}")
+    for line in merged_groups(story_of, groups)[: args.show_merges]:
+        print(f"merged: {line}")
     print(f"precision={report['precision']:.4f} recall={report['recall']:.4f}")
     return 0
+
+
+def merged_groups(story_of: dict[str, str], groups: dict[str, str]) -> list[str]:
+    """Stories holding more than one truth group: "group | group | ..."."""
+    members: dict[str, set[str]] = {}
+    for doc_id, story in story_of.items():
+        members.setdefault(story, set()).add(groups[doc_id])
+    return [" | ".join(sorted(g)) for g in members.values() if len(g) > 1]
 
 
 def build_dedup_set(files: list[Path], rng: random.Random, copies_of: float):

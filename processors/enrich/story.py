@@ -15,8 +15,11 @@ LSH
     `BANDS` bands of `ROWS` bins: two texts sharing a band become candidates;
     a candidate joins the story when its estimated similarity to the story's
     first article is at least `threshold` (0.5 by default: a copy with a new
-    headline, reordered or trimmed paragraphs or added boilerplate stays far
-    above it; different articles on the same subject stay far below).
+    headline, reordered paragraphs or added boilerplate stays far above it;
+    different articles on the same subject stay far below), or when most of
+    the smaller text is contained in the larger (a trimmed copy: Jaccard
+    similarity can drop to 0.3 when the long last paragraphs are cut, so
+    containment, estimated from Jaccard and the shingle counts, decides).
 
 Story ids, across workers
     A new story's id is derived from the smallest shingle hash of its first
@@ -51,10 +54,12 @@ from processors.enrich.text import Analysis
 
 SHINGLE_WORDS = 4
 NUM_HASHES = 64            # power of two: bins are taken from the low bits
-BANDS = 16
+BANDS = 32                 # 2 rows a band: a copy sharing 30% of its shingles is a candidate 95% of the time
 ROWS = NUM_HASHES // BANDS
 MIN_SHINGLES = 3           # shorter bodies only match exact copies
 DEFAULT_THRESHOLD = 0.5
+CONTAINMENT_THRESHOLD = 0.8   # a trimmed copy: most of the smaller text is in the larger
+MIN_JACCARD_FOR_CONTAINMENT = 0.15   # below this the containment estimate is noise
 MAX_SOURCES_TRACKED = 1000
 _MASK = (1 << 64) - 1
 _BIN_BITS = NUM_HASHES.bit_length() - 1
@@ -80,12 +85,31 @@ class Signature:
     values: tuple[int, ...]          # NUM_HASHES minimums, or () for texts too short
     min_hash: int                    # smallest shingle hash: the seed of a new story's id
     exact: str                       # hash of the folded words, for texts too short to shingle
+    size: int = 0                    # distinct shingles
 
     def similarity(self, other: "Signature") -> float:
         if not self.values or not other.values:
             return 1.0 if self.exact == other.exact else 0.0
         same = sum(1 for a, b in zip(self.values, other.values) if a == b)
         return same / NUM_HASHES
+
+    def containment(self, other: "Signature", jaccard: float | None = None) -> float:
+        """Estimated share of the smaller text's shingles found in the larger one."""
+        j = self.similarity(other) if jaccard is None else jaccard
+        if not self.values or not other.values:
+            return j
+        if j < MIN_JACCARD_FOR_CONTAINMENT:
+            return 0.0
+        intersection = j * (self.size + other.size) / (1 + j)
+        return min(1.0, intersection / max(1, min(self.size, other.size)))
+
+    def same_story(self, other: "Signature", threshold: float = DEFAULT_THRESHOLD) -> float:
+        """A match strength >= threshold when the texts are near-duplicates, else 0."""
+        j = self.similarity(other)
+        if j >= threshold:
+            return j
+        c = self.containment(other, j)
+        return c * threshold if c >= CONTAINMENT_THRESHOLD else 0.0
 
     def band_keys(self) -> list[str]:
         if not self.values:
@@ -114,7 +138,7 @@ def signature_of_words(words: list[str]) -> Signature:
         v = h >> _BIN_BITS
         if v < bins[b]:
             bins[b] = v
-    return Signature(_densify(bins), min(hashes), exact)
+    return Signature(_densify(bins), min(hashes), exact, len(hashes))
 
 
 def _densify(bins: list[int]) -> tuple[int, ...]:
@@ -164,7 +188,7 @@ class StoryIndex:
     changelogged table, so that the index can be rebuilt after a restart.
     """
 
-    def __init__(self, max_stories: int = 200_000, max_age_s: float = 3 * 86400,
+    def __init__(self, max_stories: int = 50_000, max_age_s: float = 3 * 86400,
                  threshold: float = DEFAULT_THRESHOLD, bands: MutableMapping[str, str] | None = None,
                  clock=time.time):
         self.max_stories = max_stories
@@ -223,8 +247,8 @@ class StoryIndex:
             story = self.stories.get(story_id) if story_id else None
             if story is None:
                 continue
-            sim = sig.similarity(story.signature)
-            if sim >= self.threshold and sim > best_sim:
+            sim = sig.same_story(story.signature, self.threshold)
+            if sim > best_sim:
                 best, best_sim = story, sim
         return best
 

@@ -51,6 +51,10 @@ class ArticleLayout:
         (e.g. ``<articles>-r20261128``) so its indices do not clash."""
         return cls(read_alias=indices.articles, write_alias=f"{indices.articles}-write", base=base or indices.articles)
 
+    @classmethod
+    def from_indices_base(cls, layout: "ArticleLayout", base: str) -> "ArticleLayout":
+        return cls(read_alias=layout.read_alias, write_alias=layout.write_alias, base=base)
+
     @property
     def pattern(self) -> str:
         """Index pattern of every monthly index of every base (template, prune)."""

@@ -40,6 +40,8 @@ FALLBACK_ANALYZER = "standard"
 LANGUAGE_FIELDS = ("en", "es", "de", "fr", "pt", "it")
 _COMPONENT_FILES = {"settings": "articles-settings.component.json", "mappings": "articles-mappings.component.json"}
 _INDEX_TEMPLATE_FILE = "articles.index-template.json"
+_REBUILD_TEMPLATE_FILE = "articles-rebuild.index-template.json"
+REBUILD_MARK = "r"  # rebuild indices are <articles>-r<timestamp>-YYYY.MM
 
 
 class TemplateError(Exception):
@@ -51,6 +53,8 @@ class RenderedTemplates:
     components: dict[str, dict[str, Any]]  # component template name -> body
     index_template_name: str
     index_template: dict[str, Any]
+    rebuild_template_name: str
+    rebuild_template: dict[str, Any]
 
     @property
     def mappings(self) -> dict[str, Any]:
@@ -86,12 +90,22 @@ def render(indices: Indices | str, analyzers_available: bool, template_dir: Path
         if not analyzers_available:
             body = _fallback_analyzers(body)
         components[f"{articles}-{role}"] = body
-    index_template = _substitute(load_template_file(_INDEX_TEMPLATE_FILE, template_dir), articles)
-    index_template.setdefault("_meta", {}).update(meta)
-    missing = set(index_template.get("composed_of", [])) - set(components)
-    if missing:
-        raise TemplateError(f"{_INDEX_TEMPLATE_FILE}: composed_of names unknown component(s) {sorted(missing)}")
-    return RenderedTemplates(components=components, index_template_name=indices.template, index_template=index_template)
+    templates = {}
+    for filename in (_INDEX_TEMPLATE_FILE, _REBUILD_TEMPLATE_FILE):
+        body = _substitute(load_template_file(filename, template_dir), articles)
+        body.setdefault("_meta", {}).update(meta)
+        missing = set(body.get("composed_of", [])) - set(components)
+        if missing:
+            raise TemplateError(f"{filename}: composed_of names unknown component(s) {sorted(missing)}")
+        templates[filename] = body
+    return RenderedTemplates(components=components, index_template_name=indices.template,
+                             index_template=templates[_INDEX_TEMPLATE_FILE],
+                             rebuild_template_name=rebuild_template_name(indices),
+                             rebuild_template=templates[_REBUILD_TEMPLATE_FILE])
+
+
+def rebuild_template_name(indices: Indices) -> str:
+    return f"{indices.template}-rebuild"
 
 
 def _substitute(value: Any, articles: str) -> Any:
@@ -144,6 +158,7 @@ def ensure_templates(es: Elasticsearch, indices: Indices, *, analyzers_available
         for name, body in rendered.components.items():
             es.cluster.put_component_template(name=name, **body)
         es.indices.put_index_template(name=rendered.index_template_name, **rendered.index_template)
+        es.indices.put_index_template(name=rendered.rebuild_template_name, **rendered.rebuild_template)
     except ApiError as exc:
         from processors.es.client import describe_error
 
@@ -198,6 +213,7 @@ def _update_existing_mappings(es: Elasticsearch, indices: Indices, layout: Artic
 def drop_templates(es: Elasticsearch, indices: Indices) -> None:
     """Delete the index and component templates (tests, uninstall)."""
     es.options(ignore_status=404).indices.delete_index_template(name=indices.template)
+    es.options(ignore_status=404).indices.delete_index_template(name=rebuild_template_name(indices))
     for role in _COMPONENT_FILES:
         es.options(ignore_status=404).cluster.delete_component_template(name=f"{indices.articles}-{role}")
 

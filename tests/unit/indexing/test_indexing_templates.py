@@ -29,6 +29,10 @@ def test_names_come_from_the_prefix():
     assert rendered.index_template["composed_of"] == ["ww-abc-articles-settings", "ww-abc-articles-mappings"]
     assert rendered.index_template["template"]["aliases"] == {"ww-abc-articles": {}}
     assert rendered.index_template["priority"] < 100
+    assert rendered.rebuild_template_name == "ww-abc-articles-rebuild"
+    assert rendered.rebuild_template["index_patterns"] == ["ww-abc-articles-r*"]
+    assert rendered.index_template["priority"] < rendered.rebuild_template["priority"] < 100
+    assert rendered.rebuild_template["template"]["aliases"] == {}
     assert "{{" not in json.dumps(rendered.__dict__)
 
 

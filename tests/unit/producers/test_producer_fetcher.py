@@ -267,3 +267,16 @@ def test_header_parsers():
     now = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
     assert parse_retry_after("Wed, 01 May 2024 10:02:00 GMT", now=now) == 120
     assert parse_retry_after("99999999999") == 7 * 86400
+
+
+def test_names_are_checked_at_connect_time(server):
+    port = server.server_address[1]
+
+    async def run(settings):
+        async with Fetcher(settings) as fetcher:
+            return await fetcher.fetch(f"http://localhost:{port}/etag")
+
+    refused = asyncio.run(run(ProducerSettings(allow_hosts=[])))
+    assert refused.error_class == "refused_address" and "localhost" in refused.error
+    allowed = asyncio.run(run(ProducerSettings(allow_hosts=["127.0.0.1"])))
+    assert allowed.ok and allowed.body == FEED
