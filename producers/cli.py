@@ -330,3 +330,26 @@ async def _produce(settings: Settings, feeds: list[Feed], *, once: bool) -> int:
         return 0
     finally:
         await asyncio.to_thread(sink.close, settings.kafka.request_timeout_s)  # flush on shutdown
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m producers.cli ...`: the producer's verbs without the rest of the CLI."""
+    from wirewatch.logs import configure_logging
+    from wirewatch.settings import ConfigError
+
+    configure_logging()
+    parser = argparse.ArgumentParser(prog="wirewatch")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    register(sub)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

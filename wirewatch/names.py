@@ -42,6 +42,7 @@ class Indices:
     articles: str        # alias that searches read and the indexer writes
     subscriptions: str   # stored alert subscriptions
     alerts: str          # every alert and its delivery attempts
+    alert_claims: str    # one document per alert id: the "once per story" guarantee
     template: str        # composable index template for `articles`
     scratch: str         # the matcher's short-lived copy of the batch being matched
 
@@ -52,6 +53,7 @@ class Indices:
             articles=f"{p}-articles",
             subscriptions=f"{p}-subscriptions",
             alerts=f"{p}-alerts",
+            alert_claims=f"{p}-alert-claims",
             template=f"{p}-articles",
             scratch=f"{p}-match-scratch",
         )

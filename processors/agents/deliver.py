@@ -19,7 +19,7 @@ DELIVERY_CONCURRENCY = 4  # a slow endpoint must not hold up every other alert
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
-    from processors.delivery import deliver, record_delivery
+    from processors.delivery import deliver, record_delivery_async
     from processors.es.client import make_async_client
     from processors.subscriptions import CachedSubscriptions
 
@@ -56,7 +56,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 await send_dead_letter(ctx.topics.dead_letters, "deliver", f"{type(exc).__name__}: {exc}", key, value)
                 continue
             try:
-                await record_delivery(es, ctx.indices, alert, result)
+                await record_delivery_async(es, ctx.indices, alert, result)
             except Exception as exc:  # noqa: BLE001 - the record is secondary to the delivery
                 log.warning("record_delivery_failed", alert_id=alert.id, error=str(exc))
             log.info("delivered", alert_id=alert.id, channel=channel.type, ok=result.ok, attempts=result.attempts)

@@ -31,7 +31,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
     def enrich_one(article: Article) -> Article:
         enrichment = enricher.enrich(article)
-        enrichment.story_id, enrichment.story_first, enrichment.story_sources = stories.assign(article)
+        story = stories.assign(article, enricher.last_analysis)
+        enrichment.story_id, enrichment.story_first, enrichment.story_sources = story.story_id, story.first, story.sources
         enrichment.enriched_at = utcnow()
         return article.model_copy(update={"enrichment": enrichment})
 

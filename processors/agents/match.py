@@ -1,7 +1,7 @@
 """Match agent: articles.enriched -> every active subscription at once -> alerts.
 
 One alert per story per subscription: the alert id is a hash of both, and the
-alert is claimed in the `alerts` index with op_type=create before it is sent.
+alert is claimed in the `alert_claims` index with op_type=create before it is sent.
 A claim that exists already is a duplicate (another copy of the story, a
 replay, a second worker) and is dropped, unless it was claimed but never
 confirmed as sent (a crash in between): then it is sent again, with the same
@@ -27,8 +27,8 @@ MAX_BACKOFF_S = 30.0
 
 async def claim_alert(es, index: str, alert: Alert) -> bool:
     """True if this worker must send the alert (new, or claimed but never sent)."""
-    document = alert.model_dump(mode="json", exclude={"channels"})
-    document.update({"state": "pending", "claimed_at": utcnow().isoformat()})
+    document = {"subscription_id": alert.subscription_id, "story_id": alert.story_id,
+                "article_id": alert.article_id, "state": "pending", "claimed_at": utcnow().isoformat()}
     try:
         await es.create(index=index, id=alert.id, document=document)
         return True
@@ -79,12 +79,12 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     async def emit(es, alert: Alert) -> None:
         proc = settings.processor
         try:
-            if not await with_retries(lambda: claim_alert(es, ctx.indices.alerts, alert),
+            if not await with_retries(lambda: claim_alert(es, ctx.indices.alert_claims, alert),
                                       attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s, what="claim alert"):
                 return
             await with_retries(lambda: ctx.topics.alerts.send(key=alert.id.encode(), value=alert.to_json()),
                                attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s, what="send alert")
-            await with_retries(lambda: mark_emitted(es, ctx.indices.alerts, alert),
+            await with_retries(lambda: mark_emitted(es, ctx.indices.alert_claims, alert),
                                attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s, what="confirm alert")
             log.info("alert", alert_id=alert.id, subscription=alert.subscription_id, article_id=alert.article_id)
         except Exception as exc:  # noqa: BLE001 - never escape an agent

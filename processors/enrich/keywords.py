@@ -19,9 +19,8 @@ for its longest form ("Leopoldo López").
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 from processors.enrich.data import read_background, stopwords
@@ -90,7 +89,7 @@ class DocumentFrequency:
 @dataclass
 class _Candidate:
     words: tuple[str, ...]
-    surfaces: Counter = field(default_factory=Counter)
+    surface: str          # as first written
     count: int = 0
     capitalised: bool = False
 
@@ -119,13 +118,16 @@ class KeywordExtractor:
                 return own
         return self._english_background
 
-    def word_specificity(self, word: str, background: dict[str, float]) -> float:
+    def word_specificity(self, word: str, background: dict[str, float], corpus: tuple[int, float] | None = None) -> float:
+        """0 (as common as "the") .. 1 (never seen): background, blended with the stream's counts."""
         zipf = background.get(word)
         if zipf is None:
             zipf = self._english_background.get(word)
         bg = UNKNOWN_WORD_SPECIFICITY if zipf is None else max(0.0, (ZIPF_CEILING - zipf) / ZIPF_CEILING)
-        corpus = self.df.specificity(word)
-        return bg if corpus is None else 0.5 * bg + 0.5 * corpus
+        if corpus is None:
+            return bg
+        n, log_n = corpus
+        return 0.5 * bg + 0.5 * math.log((n + 1) / (self.df.df(word) + 1)) / log_n
 
     def extract(self, analysis: Analysis, language: str | None = None,
                 names: Iterable[tuple[str, int]] | None = None) -> list[Keyword]:
@@ -143,14 +145,18 @@ class KeywordExtractor:
             for name, count in names:
                 key = tuple(fold_tokens(words(name)))
                 if key and count > 0:
-                    cand = cands.setdefault(key, _Candidate(key, capitalised=True))
-                    cand.count += count
-                    cand.surfaces[name] += count
+                    cand = cands.get(key)
+                    if cand is None:
+                        cands[key] = _Candidate(key, name, count, True)
+                    else:
+                        cand.count += count
         return self._rank(cands, background)
 
     def _rank(self, cands: dict[tuple[str, ...], _Candidate], background: dict[str, float]) -> list[Keyword]:
         scored = []
         spec_cache: dict[str, float] = {}
+        n_docs = self.df.n_docs
+        corpus = (n_docs, math.log(n_docs + 1)) if n_docs >= MIN_DOCS_FOR_CORPUS else None
         for key, cand in cands.items():
             if cand.count <= 0:
                 continue
@@ -158,7 +164,7 @@ class KeywordExtractor:
             for w in key:
                 spec = spec_cache.get(w)
                 if spec is None:
-                    spec = spec_cache[w] = self.word_specificity(w, background)
+                    spec = spec_cache[w] = self.word_specificity(w, background, corpus)
                 total += spec
             # A phrase seen once is often just adjacent words: only repeated or
             # capitalised phrases earn the multi-word bonus.
@@ -172,7 +178,7 @@ class KeywordExtractor:
         if not top:
             return []
         best = top[0][0] or 1.0
-        return [Keyword(phrase=c.surfaces.most_common(1)[0][0], score=round(sc / best, 3)) for sc, c in top]
+        return [Keyword(phrase=c.surface, score=round(sc / best, 3)) for sc, c in top]
 
 
 def _with_name_quota(scored: list[tuple[float, _Candidate]], top_n: int) -> list[tuple[float, _Candidate]]:
@@ -196,37 +202,43 @@ def _with_name_quota(scored: list[tuple[float, _Candidate]], top_n: int) -> list
 
 def collect(cands: dict, surfaces: list[str], folded: list[str], stop: frozenset[str],
             skip_capitalised: bool, weight: int) -> None:
-    """Add the runs of content words of one token stream to `cands`."""
-    run_s: list[str] = []
-    run_f: list[str] = []
-    run_cap = False
-    for surface, word in zip(surfaces, folded):
-        boundary = not word or word in stop or len(word) < 2 or not word.isalpha()
-        cap = surface[:1].isupper() if not boundary else False
-        if boundary or (run_s and cap != run_cap):
-            _add_run(cands, run_s, run_f, run_cap, skip_capitalised, weight)
-            run_s, run_f = [], []
-            if boundary:
-                continue
-        run_s.append(surface)
-        run_f.append(word)
-        run_cap = cap
-    _add_run(cands, run_s, run_f, run_cap, skip_capitalised, weight)
+    """Add the runs of content words of one token stream to `cands`.
+
+    A run is cut at stopwords, numbers, 1-letter words, punctuation breaks
+    and where capitalisation changes. Written as list comprehensions and
+    slices: this loop sees every word of every article.
+    """
+    content = [len(w) > 1 and w.isalpha() and w not in stop for w in folded]
+    caps = [c and s[:1].isupper() for s, c in zip(surfaces, content)]
+    n = len(folded)
+    i = 0
+    while i < n:
+        if not content[i]:
+            i += 1
+            continue
+        cap = caps[i]
+        j = i + 1
+        while j < n and content[j] and caps[j] == cap:
+            j += 1
+        if not (cap and skip_capitalised):
+            _add_run(cands, surfaces, folded, i, j, cap, weight)
+        i = j
 
 
-def _add_run(cands: dict, run_s: list[str], run_f: list[str], cap: bool, skip_capitalised: bool, weight: int) -> None:
-    if not run_s or (cap and skip_capitalised):
-        return
-    n = len(run_s)
+def _add_run(cands: dict, surfaces: list[str], folded: list[str], start: int, end: int, cap: bool, weight: int) -> None:
+    n = end - start
     limit = MAX_PHRASE_WORDS if cap else MAX_LOWERCASE_PHRASE_WORDS
-    pieces = [(0, n)] if n <= limit else [(i, i + k) for k in (3, 2) for i in range(n - k + 1)]
+    if n <= limit:
+        pieces = ((start, end),)
+    else:
+        pieces = tuple((a, a + k) for k in (3, 2) for a in range(start, end - k + 1))
     for a, b in pieces:
-        key = tuple(run_f[a:b])
+        key = tuple(folded[a:b])
         cand = cands.get(key)
         if cand is None:
-            cand = cands[key] = _Candidate(key, capitalised=cap)
-        cand.count += weight
-        cand.surfaces[" ".join(run_s[a:b])] += weight
+            cands[key] = _Candidate(key, " ".join(surfaces[a:b]), weight, cap)
+        else:
+            cand.count += weight
 
 
 def _fold_partial_names(cands: dict[tuple[str, ...], _Candidate]) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -113,17 +114,21 @@ def dominant_script(text: str) -> tuple[str, int]:
 
 
 @lru_cache(maxsize=1)
-def _function_words() -> dict[str, frozenset[str]]:
-    """Most common words of each shipped language (background lists, then stopword lists)."""
+def _function_words() -> tuple[tuple[str, ...], dict[str, tuple[int, ...]]]:
+    """Languages, and word -> indexes of the languages it is a most common word of."""
     table: dict[str, frozenset[str]] = {}
     for lang in background_languages():
-        common = list(read_background(lang))[:FUNCTION_WORDS_PER_LANGUAGE]
-        table[lang] = frozenset(common)
+        table[lang] = frozenset(list(read_background(lang))[:FUNCTION_WORDS_PER_LANGUAGE])
     for lang in ("nl", "ca"):
         words = stopwords(lang)
         if words:
             table.setdefault(lang, words)
-    return table
+    languages = tuple(sorted(table))
+    index: dict[str, list[int]] = {}
+    for i, lang in enumerate(languages):
+        for word in table[lang]:
+            index.setdefault(word, []).append(i)
+    return languages, {w: tuple(ix) for w, ix in index.items()}
 
 
 def vote_function_words(tokens: list[str]) -> tuple[str | None, float, float]:
@@ -131,14 +136,15 @@ def vote_function_words(tokens: list[str]) -> tuple[str | None, float, float]:
     sample = tokens[:SAMPLE_WORDS]
     if not sample:
         return None, 0.0, 0.0
-    shares = []
-    for lang, words in _function_words().items():
-        hits = sum(1 for t in sample if t in words)
-        shares.append((hits / len(sample), lang))
-    shares.sort(reverse=True)
-    best_share, best = shares[0]
-    second = shares[1][0] if len(shares) > 1 else 0.0
-    return best, best_share, second
+    languages, index = _function_words()
+    hits = [0] * len(languages)
+    for word, n in Counter(sample).items():
+        for i in index.get(word, ()):
+            hits[i] += n
+    ranked = sorted(zip(hits, languages), reverse=True)
+    total = len(sample)
+    second = ranked[1][0] / total if len(ranked) > 1 else 0.0
+    return ranked[0][1], ranked[0][0] / total, second
 
 
 class LanguageDetector:

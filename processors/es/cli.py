@@ -47,7 +47,6 @@ def register(subparsers) -> None:
     p.add_argument("--from-kafka", action="store_true", required=True,
                    help="read the enriched-articles topic from the beginning")
     p.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds (default 600)")
-    p.add_argument("--keep-old", action="store_true", help="keep the old indices (default: delete after the swap)")
     p.set_defaults(func=_reindex_cmd)
 
     kb = subparsers.add_parser("kibana", help="Kibana saved objects")
@@ -199,7 +198,7 @@ def _reindex_cmd(args) -> int:
         return _fail("es reindex is not available in this build")
     settings, indices, es = _context()
     try:
-        report = reindex_from_kafka(settings, es, timeout_s=args.timeout, keep_old=args.keep_old)
+        report = reindex_from_kafka(settings, es, timeout_s=args.timeout)
     except ReindexError as exc:
         return _fail(str(exc))
     finally:

@@ -12,10 +12,14 @@ enriched topic (Kafka is the system of record) and swap the aliases.
    are deleted and the live ones are untouched.
 4. One atomic alias update: the read alias leaves the old indices and joins
    the new ones; the write alias moves to the new current month.
-5. Catch up: articles the worker indexed into the old indices while the
+5. The old indices are deleted (they share their names with the months the
+   worker writes, so they cannot be kept beside the live ones).
+6. Catch up: articles the worker indexed into the old indices while the
    rebuild ran (offsets past step 1's ends) are read and indexed again
-   through the live path; then the old indices are deleted (``keep_old``
-   keeps them, without aliases, until ``es prune``).
+   through the live path.
+
+The worker may keep running: what it writes before step 5 is lost with the
+old indices and restored by step 6.
 """
 
 from __future__ import annotations
@@ -63,11 +67,9 @@ class ReindexReport:
     examples_invalid: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        old = ("deleted" if self.deleted_old else "kept without aliases") if self.old_indices else "none"
         return (f"rebuilt {self.base}-*: {self.read} messages read, {self.invalid} invalid skipped, "
-                f"{self.distinct} distinct articles, {self.indexed} documents (counts match); "
-                f"{self.caught_up} caught up after the swap; old indices {old}: {len(self.old_indices)}; "
-                f"{self.seconds:.1f} s")
+                f"{self.distinct} distinct articles, {self.indexed} documents (counts match); aliases swapped; "
+                f"{len(self.old_indices)} old index(es) deleted; {self.caught_up} caught up; {self.seconds:.1f} s")
 
 
 def rebuild_base(indices: Indices, now: datetime | None = None) -> str:
@@ -75,8 +77,7 @@ def rebuild_base(indices: Indices, now: datetime | None = None) -> str:
     return f"{indices.articles}-{REBUILD_MARK}{stamp}"
 
 
-def reindex_from_kafka(settings: Settings, es: Elasticsearch, *, timeout_s: float = 600.0,
-                       keep_old: bool = False) -> ReindexReport:
+def reindex_from_kafka(settings: Settings, es: Elasticsearch, *, timeout_s: float = 600.0) -> ReindexReport:
     indices = Indices.from_settings(settings.es)
     topic = Topics.from_settings(settings.kafka).enriched
     deadline = time.monotonic() + timeout_s
@@ -92,14 +93,14 @@ def reindex_from_kafka(settings: Settings, es: Elasticsearch, *, timeout_s: floa
         live = ArticleLayout.from_indices(indices)
         report.old_indices = _es_call(lambda: _live_indices(es, live), "listing the live indices")
         _swap(es, live, report)
-        caught_up_ends = _current_ends(consumer)
-        report.caught_up = asyncio.run(_catch_up(settings, indices, consumer, caught_up_ends, deadline))
-    finally:
-        consumer.close()
-    if report.old_indices and not keep_old:
         for name in report.old_indices:
             es.options(ignore_status=404).indices.delete(index=name)
-        report.deleted_old = True
+        report.deleted_old = bool(report.old_indices)
+        for tp, end in ends.items():
+            consumer.seek(tp, end)  # the last poll may have fetched past the ends
+        report.caught_up = asyncio.run(_catch_up(settings, indices, consumer, _current_ends(consumer), deadline))
+    finally:
+        consumer.close()
     report.seconds = time.monotonic() - started
     log.info("es.reindex.done", base=report.base, distinct=report.distinct, indexed=report.indexed,
              caught_up=report.caught_up, old=len(report.old_indices))
@@ -116,7 +117,7 @@ def _open_consumer(settings: Settings, topic: str):
     try:
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers.split(","), group_id=None,
                                  enable_auto_commit=False, client_id="wirewatch-reindex",
-                                 request_timeout_ms=max(timeout_ms, 1000 + 1), api_version_auto_timeout_ms=timeout_ms,
+                                 request_timeout_ms=max(timeout_ms, 11_000),
                                  max_poll_records=BATCH)
     except KafkaError as exc:
         raise ReindexError(f"Kafka at {settings.kafka.bootstrap_servers} is unreachable: {exc}") from None

@@ -54,8 +54,11 @@ def test_sample_article_reaches_webhook_and_index(settings, topics, indices, es,
                 assert stats.articles_produced == 1
                 hooks = receiver.wait_for(1, DEADLINE_S)
                 assert hooks, f"no alert within {DEADLINE_S}s; worker log:\n{worker.log_tail()}"
-                alert = hooks[0].json()
+                event = hooks[0].json()
                 assert hooks[0].signature_ok is True
+                assert event["type"] == "alert.matched"
+                alert = event["data"]
+                assert hooks[0].headers["webhook-id"] == alert["id"]
                 assert "Maduro" in alert["title"]
                 assert alert["subscription_id"] == "demo-venezuela-military"
                 source = _wait_for_document(es, indices.articles, alert["article_id"], 30)
