@@ -105,6 +105,7 @@ async def run(args) -> int:
     matcher = Matcher(client, indices, StaticSubscriptions(subs), chunk_size=args.chunk)
     print(f"{len(articles)} articles from {origin}; {len(subs)} subscriptions; batch {args.batch}; chunk {args.chunk}")
     latencies, alerts, searches, candidates = [], 0, 0, 0
+    phases = Counter()
     try:
         await matcher.match(articles[: min(10, len(articles))])  # warm-up: scratch index, JIT
         started = time.perf_counter()
@@ -115,6 +116,8 @@ async def run(args) -> int:
             latencies.append(time.perf_counter() - t0)
             searches += matcher.last_stats.searches
             candidates += matcher.last_stats.candidates
+            phases.update({"index": matcher.last_stats.index_s, "search": matcher.last_stats.search_s,
+                           "highlight": matcher.last_stats.highlight_s})
         elapsed = time.perf_counter() - started
     finally:
         await client.options(ignore_status=404).indices.delete(index=indices.scratch)
@@ -125,6 +128,7 @@ async def run(args) -> int:
           f"p99 {percentile(latencies, 99) * 1000:.0f} ms, mean {statistics.mean(latencies) * 1000:.0f} ms over {batches} batches")
     print(f"{alerts} alerts ({alerts / len(articles):.1f} per article); {searches / batches:.1f} searches and "
           f"{candidates / batches:.0f} candidate subscriptions per batch")
+    print("time per phase: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items()))
     return 0
 
 

@@ -83,7 +83,7 @@ def committed(bootstrap: str, group: str, topic: str) -> int:
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
     try:
-        offsets = admin.list_consumer_group_offsets(group)
+        offsets = admin.list_group_offsets(group).get(group, {})
         return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
     finally:
         admin.close()

@@ -75,7 +75,24 @@ def _drop(es, indices) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    from elastic_transport import TransportError
+    from elasticsearch import ApiError
+
+    from processors.es.client import ESUnavailable, describe_error
+
     args = _parse(argv)
+    try:
+        return _run(args)
+    except ESUnavailable as exc:
+        print(f"wirewatch bench index: {exc}", file=sys.stderr)
+    except (ApiError, TransportError) as exc:
+        print(f"wirewatch bench index: Elasticsearch failed: {describe_error(exc)}", file=sys.stderr)
+    return 1
+
+
+def _run(args) -> int:
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     settings = load_settings()
     batch_size = args.batch_size or settings.es.bulk_size

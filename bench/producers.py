@@ -12,7 +12,9 @@ current entries seen, validators and body hashes known): building that by
 polling 20,000 cold feeds would measure the first import, not the steady state.
 Then it runs ``--cycles`` cycles against the real Kafka of `wirewatch stack up`
 and prints, per cycle: wall time, feeds/s, entries produced/s, CPU seconds per
-feed (producer + parser workers), and peak RSS.
+feed (producer + parser workers), and peak RSS. A last "burst" polls
+``--burst-feeds`` never-seen feeds, where every entry is new: the rate at which
+the producer gets entries acknowledged by Kafka when it has plenty to send.
 
 Targets (issue 3, 2-core machine): cycle <= 120 s (>= 170 feeds/s), >= 1,000 new
 entries/s to Kafka, < 300 MB RSS.
@@ -31,7 +33,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import OrderedDict
 from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
 
@@ -117,9 +118,8 @@ def primed_state(args, port: int):
         host = host_of(feed, args.hosts)
         url = f"http://{host}:{port}/f/{feed}.xml"
         state = FeedState(url=url, etag=f'"{feed}-0"', body_hash=hashlib.sha256(feed_body(feed, 0, host, args.entries, args.new_per_change)).hexdigest()[:32])
-        state.seen = OrderedDict((article_id(canonical_url(f"http://{host}{path}")), content_hash(title, desc))
-                                 for _, title, path, desc in reversed(entries_of(feed, 0, args.entries, args.new_per_change)))
-        state.entries_seen = len(state.seen)
+        for _, title, path, desc in reversed(entries_of(feed, 0, args.entries, args.new_per_change)):
+            state.remember(article_id(canonical_url(f"http://{host}{path}")), content_hash(title, desc))
         store.feeds[url] = state
     return store
 
@@ -131,8 +131,8 @@ def check_priming(args, port: int, store) -> None:
     host = host_of(0, args.hosts)
     url = f"http://{host}:{port}/f/0.xml"
     parsed = parse_feed(feed_body(0, 0, host, args.entries, args.new_per_change), feed_url=url, fetched_at=datetime.now(timezone.utc))
-    expected = {(a.id, a.content_hash) for a in parsed.articles}
-    if expected != set(store.feeds[url].seen.items()):
+    state = store.feeds[url]
+    if len(parsed.articles) != len(state.seen) or not all(state.is_known(a.id, a.content_hash) for a in parsed.articles):
         raise SystemExit("bench bug: primed state does not match parse_feed's ids/hashes")
 
 
@@ -173,21 +173,48 @@ async def run_cycles(args, settings, feeds, store, port: int) -> list[dict]:
         for cycle in range(1, args.cycles + 1):
             set_server_cycle(port, cycle)
             cpu0, child0, wall0 = time.process_time(), children_cpu(), time.monotonic()
-            parser = BoundedParser(workers=args.parsers)
+            parser = BoundedParser(workers=args.parsers) if args.parsers else BoundedParser()
             try:
                 stats = await poll_once(settings, feeds, sink, store, force=True, parser=parser)
+                workers_rss = parser.peak_rss_bytes() / 2**20
             finally:
                 await parser.aclose()  # reaped: its CPU shows in RUSAGE_CHILDREN
             wall = time.monotonic() - wall0
             cpu = (time.process_time() - cpu0) + (children_cpu() - child0)
-            results.append({"cycle": cycle, "wall_s": wall, "stats": stats, "cpu_s": cpu})
+            self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            results.append({"cycle": cycle, "wall_s": wall, "stats": stats, "cpu_s": cpu, "rss_mb": self_rss + workers_rss})
             print(f"cycle {cycle}: {len(feeds)} feeds in {wall:.1f} s = {len(feeds) / wall:.0f} feeds/s; "
                   f"fetched {stats.feeds_fetched}, not modified {stats.feeds_not_modified}, unchanged {stats.feeds_unchanged}, "
                   f"failed {dict(stats.feeds_failed)}; produced {stats.articles_produced} entries = {stats.articles_produced / wall:.0f} entries/s; "
-                  f"CPU {cpu:.1f} s = {cpu / len(feeds) * 1000:.2f} ms/feed", flush=True)
+                  f"CPU {cpu:.1f} s = {cpu / len(feeds) * 1000:.2f} ms/feed; peak RSS {self_rss:.0f} MB producer + {workers_rss:.0f} MB parser workers", flush=True)
+        if args.burst_feeds:
+            results.append(await burst(args, settings, sink, port))
     finally:
         sink.close(timeout=30)
     return results
+
+
+async def burst(args, settings, sink, port: int) -> dict:
+    """Feeds never seen before (every entry is new): the produce rate when there
+    is a lot to send, which the steady cycles above do not reach."""
+    from producers.catalogue import Feed
+    from producers.isolation import BoundedParser
+    from producers.scheduler import poll_once
+    from producers.state import StateStore
+
+    first = args.feeds  # numbers after the steady feeds: no primed state
+    feeds = [Feed(url=f"http://{host_of(i, args.hosts)}:{port}/f/{i}.xml") for i in range(first, first + args.burst_feeds)]
+    cpu0, child0, wall0 = time.process_time(), children_cpu(), time.monotonic()
+    parser = BoundedParser(workers=args.parsers) if args.parsers else BoundedParser()
+    try:
+        stats = await poll_once(settings, feeds, sink, StateStore(), force=True, parser=parser)
+    finally:
+        await parser.aclose()
+    wall = time.monotonic() - wall0
+    cpu = (time.process_time() - cpu0) + (children_cpu() - child0)
+    print(f"burst: {len(feeds)} new feeds in {wall:.1f} s; produced {stats.articles_produced} entries = "
+          f"{stats.articles_produced / wall:.0f} new entries/s to Kafka (acknowledged); CPU {cpu:.1f} s", flush=True)
+    return {"cycle": "burst", "wall_s": wall, "stats": stats, "cpu_s": cpu}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=100, help="loopback addresses the feeds are spread over")
     parser.add_argument("--cycles", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=None, help="default: settings producer.concurrency")
-    parser.add_argument("--parsers", type=int, default=1, help="parser worker processes")
+    parser.add_argument("--parsers", type=int, default=None, help="parser worker processes (default: one per core, at most 4)")
+    parser.add_argument("--burst-feeds", type=int, default=1000, help="then poll this many never-seen feeds (0: skip)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -239,12 +267,14 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
         delete_topics(settings.kafka, topics.all())
-    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # largest child: parser worker or server
-    last = results[-1]
+    steady = [r for r in results if r["cycle"] != "burst"]
+    last = steady[-1]
+    bursts = [r for r in results if r["cycle"] == "burst"]
+    if bursts:
+        print(f"summary: burst {bursts[0]['stats'].articles_produced / bursts[0]['wall_s']:.0f} new entries/s to Kafka")
     print(f"summary: last cycle {last['wall_s']:.1f} s ({args.feeds / last['wall_s']:.0f} feeds/s), "
-          f"{last['stats'].articles_produced / last['wall_s']:.0f} new entries/s to Kafka, "
-          f"CPU {last['cpu_s'] / args.feeds * 1000:.2f} ms/feed; peak RSS producer {self_rss:.0f} MB, largest child {worker_rss:.0f} MB")
+          f"{last['stats'].articles_produced / last['wall_s']:.0f} new entries/s over the cycle, "
+          f"CPU {last['cpu_s'] / args.feeds * 1000:.2f} ms/feed; peak RSS {max(r['rss_mb'] for r in steady):.0f} MB (producer + parser workers)")
     return 0
 
 

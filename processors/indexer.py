@@ -166,6 +166,7 @@ async def index_batch(
     max_attempts: int = 4,
     backoff_s: float = 0.5,
     max_backoff_s: float = 8.0,
+    deadline_s: float | None = 60.0,
     chunk_size: int = 500,
     locate_existing: bool = True,
     base: str | None = None,
@@ -180,8 +181,14 @@ async def index_batch(
     look-up in Elasticsearch and is updated with every write, so a replay
     faster than the refresh interval still finds earlier copies. ``build``
     exists for tests that need a document Elasticsearch refuses.
+
+    Retries are this function's alone (the client's transport retries are
+    switched off for these calls): at most ``max_attempts`` passes, with
+    jittered exponential backoff, and no new pass once ``deadline_s`` has
+    passed (one pass is bounded by the client's request timeout).
     """
     started = time.monotonic()
+    es = es.options(max_retries=0)
     outcome = IndexOutcome()
     layout = ArticleLayout.from_indices(indices, base)
     pending: dict[str, Article] = {a.id: a for a in articles}  # last version wins
@@ -193,9 +200,12 @@ async def index_batch(
     for attempt in range(1, max_attempts + 1):
         if not pending:
             break
-        outcome.attempts = attempt
         if attempt > 1:
-            await asyncio.sleep(_backoff(attempt - 1, backoff_s, max_backoff_s))
+            delay = _backoff(attempt - 1, backoff_s, max_backoff_s)
+            if deadline_s is not None and time.monotonic() + delay - started > deadline_s:
+                break
+            await asyncio.sleep(delay)
+        outcome.attempts = attempt
         errors = await _attempt(es, layout, pending, documents, outcome, chunk_size, locate_existing, known_locations)
         for article_id in list(pending):
             if article_id not in errors:

@@ -15,11 +15,18 @@ same query engine, analysers and mapping do the matching:
    ``{"bool": {"must": query_string(sub.query), "filter": [sub filters]}, "_name": sub.id}``,
    restricted to the batch by an ``ids`` filter; ``hits[].matched_queries``
    says which subscriptions matched which article. Chunks run two at a time;
-3. for the (rare) matched pairs, one search per matched subscription with its
-   own query and a highlighter gives the highlighted fragments and the matched
-   terms of THAT subscription (a highlight of step 2 would mix every
-   subscription's terms); it also double-checks the match;
-4. the batch is deleted from the scratch index (in ``finally``).
+3. the batch is deleted from the scratch index (in ``finally``);
+4. each matched (subscription, article) gets highlights computed in Python
+   from the subscription's own positive words, phrases and prefixes
+   (``highlight_terms``), accent- and case-folded, tolerant of plural and
+   -ed/-ing endings. An Elasticsearch highlight of step 2 would mix every
+   subscription's terms, and one highlight search per matched subscription
+   cost 1.2 ms per alert (bench/alerts.py): highlights explain, they do not
+   decide, so an approximation is the right trade.
+
+Only the default fields some document of the batch has are searched
+(``searched_fields``): the per-language copies of absent languages cannot
+match, and every field multiplies the query's cost.
 
 Subscriptions whose filters (language, source, topic, country) no article of
 the batch can satisfy are dropped in Python before step 2: the facts come from
@@ -40,6 +47,8 @@ import copy
 import functools
 import html
 import re
+import time
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -51,8 +60,7 @@ from elasticsearch import ApiError
 
 from processors.es.templates import PLUGIN_ANALYZERS, render
 from processors.indexer import to_document
-from processors.query_validation import QueryRejected, parse, query_string_clause
-from processors.search import HIGHLIGHT_TEXT_FIELDS, HIGHLIGHT_TITLE_FIELDS
+from processors.query_validation import DEFAULT_FIELDS, QueryRejected, parse, query_string_clause
 from wirewatch.names import Indices
 from wirewatch.schema import Alert, Article, Subscription, alert_id
 
@@ -61,7 +69,6 @@ log = structlog.get_logger(__name__)
 CHUNK_SIZE = 500          # subscriptions per search
 MAX_BATCH = 1000          # articles per scratch round (also the search size)
 CONCURRENT_SEARCHES = 2   # the node has few search threads; more only queues
-HIGHLIGHT_BATCH = 100     # searches per msearch of the highlight pass
 MAX_HIGHLIGHTS = 5
 MAX_MATCHED_TERMS = 20
 
@@ -76,16 +83,20 @@ FILTER_FIELDS: dict[str, list[str]] = {
 }
 LOWERCASED_FIELDS = frozenset({"language", "source", "domain", "source_country"})
 
+# Highlights come from the title and text as written (their folding analyser
+# finds the query's words); the stemmed per-language copies would repeat the
+# same fragments at several times the cost.
 HIGHLIGHT = {
     "encoder": "html",   # article text is escaped; only our <em> tags are markup
     "pre_tags": ["<em>"],
     "post_tags": ["</em>"],
     "require_field_match": False,
     "fields": {
-        **{f: {"number_of_fragments": 0} for f in HIGHLIGHT_TITLE_FIELDS},
-        **{f: {"fragment_size": 160, "number_of_fragments": 3} for f in HIGHLIGHT_TEXT_FIELDS},
+        "title": {"number_of_fragments": 0},
+        "text": {"fragment_size": 160, "number_of_fragments": 3},
     },
 }
+ALWAYS_SEARCHED = ("title", "text")
 
 
 async def plugin_analyzers_available(es) -> bool:
@@ -199,17 +210,31 @@ def filter_clauses(sub: Subscription) -> list[dict[str, Any]]:
     return clauses
 
 
-def subscription_query(sub: Subscription) -> dict[str, Any]:
+def subscription_query(sub: Subscription, fields: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The query a search for ``sub`` runs: its query string AND its filters.
-    `subs test` and the equivalence tests use it too."""
-    return {"bool": {"must": [_cached_clause(sub.query)], "filter": filter_clauses(sub)}}
+    `subs test` and the equivalence tests use it too (all fields)."""
+    return {"bool": {"must": [_cached_clause(sub.query, fields)], "filter": filter_clauses(sub)}}
 
 
 @functools.lru_cache(maxsize=65_536)
-def _cached_clause(query: str) -> dict[str, Any]:
+def _cached_clause(query: str, fields: tuple[str, ...] | None) -> dict[str, Any]:
     """Parsed once per distinct query, not once per batch (10,000 subscriptions
     would cost a third of a second of parsing each time). Never mutated."""
-    return query_string_clause(query)
+    return query_string_clause(query, fields)
+
+
+def searched_fields(documents: Iterable[dict[str, Any]]) -> tuple[str, ...]:
+    """The default query fields some document of the batch has (title, text and
+    the batch's languages' copies): a field no scratch document has matches
+    nothing, so leaving it out changes no result and saves query time."""
+    present = set(ALWAYS_SEARCHED)
+    for document in documents:
+        present.update(name for name, value in document.items() if value)
+    return tuple(f for f in DEFAULT_FIELDS if _bare(f) in present)
+
+
+def _bare(field_name: str) -> str:
+    return field_name.split("^", 1)[0]
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -222,10 +247,10 @@ def query_problem(query: str) -> str | None:
     return None
 
 
-def chunk_search_body(subs: list[Subscription], doc_ids: list[str]) -> dict[str, Any]:
+def chunk_search_body(subs: list[Subscription], doc_ids: list[str], fields: tuple[str, ...] | None = None) -> dict[str, Any]:
     should = []
     for sub in subs:
-        clause = subscription_query(sub)
+        clause = subscription_query(sub, fields)
         clause["bool"]["_name"] = sub.id
         should.append(clause)
     return {
@@ -255,7 +280,7 @@ def highlight_lines(highlight: dict[str, list[str]]) -> list[str]:
     """Fragments in reading order (title first), without the copies the
     per-language fields give of the same text, bounded."""
     lines: list[str] = []
-    for name in (*HIGHLIGHT_TITLE_FIELDS, *HIGHLIGHT_TEXT_FIELDS):
+    for name in HIGHLIGHT["fields"]:
         for fragment in highlight.get(name, []):
             if fragment not in lines:
                 lines.append(fragment)
@@ -340,6 +365,146 @@ def valid_subscriptions(subs: Iterable[Subscription]) -> list[Subscription]:
     return good
 
 
+# --- highlights (pure) ----------------------------------------------------------------
+
+_TOKEN = re.compile(r"\w+(?:['’]\w+)?")
+_SUFFIXES = ("'s", "’s", "ing", "ed", "es", "s")
+FRAGMENT_BEFORE = 60
+FRAGMENT_AFTER = 100
+MAX_TEXT_FRAGMENTS = 3
+MAX_SCANNED_CHARS = 200_000
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form (what the ww_folding analyser does)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def stem_key(word: str) -> str:
+    """A crude common root: 'soldiers', 'soldier' -> 'soldier'. Only for
+    highlighting; matching is Elasticsearch's."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+@dataclass(frozen=True)
+class HighlightTerms:
+    keys: frozenset[str]          # stem keys of whole words
+    prefixes: tuple[str, ...]     # folded trailing-wildcard stems
+
+
+@functools.lru_cache(maxsize=65_536)
+def highlight_terms(query: str) -> HighlightTerms:
+    """The positive words of a query that can appear in title or text."""
+    keys: set[str] = set()
+    prefixes: list[str] = []
+    try:
+        root = parse(query).root
+    except QueryRejected:
+        return HighlightTerms(frozenset(), ())
+    _collect_terms(root, keys, prefixes)
+    return HighlightTerms(frozenset(keys), tuple(prefixes))
+
+
+def _collect_terms(group, keys: set[str], prefixes: list[str]) -> None:
+    from processors.query_validation import Group, Phrase, Word
+
+    for modifier, clause in group.clauses:
+        if modifier == "NOT":
+            continue
+        if isinstance(clause, Group):
+            _collect_terms(clause, keys, prefixes)
+        elif getattr(clause, "field", None) not in (None, "title", "text"):
+            continue
+        elif isinstance(clause, Word) and clause.prefix:
+            prefixes.append(fold(clause.text))
+        elif isinstance(clause, (Word, Phrase)):
+            keys.update(stem_key(fold(t)) for t in _TOKEN.findall(clause.text))
+
+
+@dataclass
+class TokenIndex:
+    """One field's tokens (start, end, folded) and where each stem key occurs."""
+    tokens: list[tuple[int, int, str]]
+    by_key: dict[str, list[int]]
+
+    @classmethod
+    def of(cls, text: str) -> "TokenIndex":
+        tokens = [(m.start(), m.end(), fold(m.group())) for m in _TOKEN.finditer(text)]
+        by_key: dict[str, list[int]] = {}
+        for i, (_, _, folded) in enumerate(tokens):
+            by_key.setdefault(stem_key(folded), []).append(i)
+        return cls(tokens, by_key)
+
+    def hits(self, terms: HighlightTerms) -> list[tuple[int, int, str]]:
+        """Tokens matching the terms, in text order: cost grows with the number
+        of terms, not with the text (many alerts share one article)."""
+        positions = {i for key in terms.keys for i in self.by_key.get(key, ())}
+        if terms.prefixes:
+            positions.update(i for i, t in enumerate(self.tokens) if t[2].startswith(terms.prefixes))
+        return [self.tokens[i] for i in sorted(positions)]
+
+
+@dataclass
+class ArticleTexts:
+    """An article's title and text, tokenised once for all its alerts."""
+    title: str
+    text: str
+    title_index: TokenIndex
+    text_index: TokenIndex
+
+    @classmethod
+    def of(cls, article: Article) -> "ArticleTexts":
+        text = (article.text or article.summary)[:MAX_SCANNED_CHARS]
+        return cls(article.title, text, TokenIndex.of(article.title), TokenIndex.of(text))
+
+    def highlight(self, terms: HighlightTerms) -> dict[str, list[str]]:
+        """ES-like highlight: {"title": [...], "text": [...]}, html-escaped, hits in <em>."""
+        out: dict[str, list[str]] = {}
+        title_hits = self.title_index.hits(terms)
+        if title_hits:
+            out["title"] = [_mark(self.title, 0, len(self.title), title_hits)]
+        text_hits = self.text_index.hits(terms)
+        fragments = []
+        covered_to = -1
+        for start, _, _ in text_hits:
+            if start < covered_to:
+                continue
+            lo, hi = _window(self.text, start)
+            fragments.append(_mark(self.text, lo, hi, [t for t in text_hits if lo <= t[0] and t[1] <= hi]))
+            covered_to = hi
+            if len(fragments) == MAX_TEXT_FRAGMENTS:
+                break
+        if fragments:
+            out["text"] = fragments
+        return out
+
+
+def _window(text: str, at: int) -> tuple[int, int]:
+    lo = max(0, at - FRAGMENT_BEFORE)
+    hi = min(len(text), at + FRAGMENT_AFTER)
+    if lo > 0:
+        space = text.find(" ", lo, at)
+        lo = space + 1 if space != -1 else lo
+    if hi < len(text):
+        space = text.rfind(" ", at, hi)
+        hi = space if space > at else hi
+    return lo, hi
+
+
+def _mark(text: str, lo: int, hi: int, hits: list[tuple[int, int, str]]) -> str:
+    parts, pos = [], lo
+    for start, end, _ in hits:
+        parts.append(html.escape(text[pos:start], quote=False))
+        parts.append(f"<em>{html.escape(text[start:end], quote=False)}</em>")
+        pos = end
+    parts.append(html.escape(text[pos:hi], quote=False))
+    return " ".join("".join(parts).split())
+
+
 # --- the matcher --------------------------------------------------------------------
 
 @dataclass
@@ -348,6 +513,9 @@ class BatchStats:
     candidates: int = 0
     searches: int = 0
     matches: int = 0
+    index_s: float = 0.0
+    search_s: float = 0.0
+    highlight_s: float = 0.0
     skipped_subscriptions: list[str] = field(default_factory=list)
 
 
@@ -422,19 +590,25 @@ class Matcher:
         await self.ensure_scratch()
         batch = f"{uuid.uuid4().hex[:12]}"
         by_doc = {f"{batch}-{i}": article for i, article in enumerate(articles)}
+        t0 = time.perf_counter()
         await self._index(dict(zip(by_doc, documents)))
+        t1 = time.perf_counter()
         try:
-            pairs = await self._matched_pairs(candidates, list(by_doc), stats)
-            highlights = await self._highlights(pairs, {s.id: s for s in candidates})
+            fields = searched_fields(documents)
+            pairs = await self._matched_pairs(candidates, list(by_doc), fields, stats)
+            t2 = time.perf_counter()
         finally:
             await self._forget(list(by_doc))
+        stats.index_s, stats.search_s, stats.highlight_s = t1 - t0, t2 - t1, time.perf_counter() - t2
         subs_by_id = {s.id: s for s in candidates}
-        alerts = [
-            build_alert(subs_by_id[sub_id], by_doc[doc_id], highlights.get((sub_id, doc_id), {}), self.kibana_url)
-            for doc_id, sub_ids in sorted(pairs.items())
-            for sub_id in sorted(sub_ids)
-            if sub_id in subs_by_id
-        ]
+        alerts = []
+        for doc_id, sub_ids in sorted(pairs.items()):
+            texts = ArticleTexts.of(by_doc[doc_id])
+            for sub_id in sorted(sub_ids):
+                if sub_id in subs_by_id:
+                    sub = subs_by_id[sub_id]
+                    alerts.append(build_alert(sub, by_doc[doc_id], texts.highlight(highlight_terms(sub.query)), self.kibana_url))
+        t3 = time.perf_counter()
         stats.matches = len(alerts)
         log.info("matcher.batch", articles=stats.articles, candidates=stats.candidates,
                  searches=stats.searches, alerts=len(alerts), skipped=len(stats.skipped_subscriptions))
@@ -458,21 +632,23 @@ class Matcher:
         except Exception as exc:  # noqa: BLE001 - leftovers are invisible to other batches (ids filter)
             log.warning("matcher.scratch_cleanup_failed", error=str(exc)[:300], docs=len(doc_ids))
 
-    async def _matched_pairs(self, subs: list[Subscription], doc_ids: list[str], stats: BatchStats) -> dict[str, set[str]]:
+    async def _matched_pairs(self, subs: list[Subscription], doc_ids: list[str], fields: tuple[str, ...],
+                             stats: BatchStats) -> dict[str, set[str]]:
         chunks = [subs[i:i + self.chunk_size] for i in range(0, len(subs), self.chunk_size)]
-        results = await asyncio.gather(*(self._search_chunk(chunk, doc_ids, stats) for chunk in chunks))
+        results = await asyncio.gather(*(self._search_chunk(chunk, doc_ids, fields, stats) for chunk in chunks))
         merged: dict[str, set[str]] = {}
         for result in results:
             for doc_id, names in result.items():
                 merged.setdefault(doc_id, set()).update(names)
         return merged
 
-    async def _search_chunk(self, subs: list[Subscription], doc_ids: list[str], stats: BatchStats) -> dict[str, set[str]]:
+    async def _search_chunk(self, subs: list[Subscription], doc_ids: list[str], fields: tuple[str, ...],
+                            stats: BatchStats) -> dict[str, set[str]]:
         """Matches of one chunk; a refused chunk is split until the culprit is alone."""
         try:
             async with self._searches:
                 stats.searches += 1
-                response = await self.es.search(index=self.indices.scratch, **chunk_search_body(subs, doc_ids))
+                response = await self.es.search(index=self.indices.scratch, **chunk_search_body(subs, doc_ids, fields))
         except ApiError as exc:
             if exc.meta.status != 400:
                 raise
@@ -482,42 +658,13 @@ class Matcher:
                 return {}
             half = len(subs) // 2
             left, right = await asyncio.gather(
-                self._search_chunk(subs[:half], doc_ids, stats), self._search_chunk(subs[half:], doc_ids, stats)
+                self._search_chunk(subs[:half], doc_ids, fields, stats),
+                self._search_chunk(subs[half:], doc_ids, fields, stats),
             )
             for doc_id, names in right.items():
                 left.setdefault(doc_id, set()).update(names)
             return left
         return matches_from_response(dict(response))
-
-    async def _highlights(self, pairs: dict[str, set[str]], subs: dict[str, Subscription]) -> dict[tuple[str, str], dict]:
-        """(subscription id, doc id) -> highlight, one search per matched subscription."""
-        docs_of: dict[str, list[str]] = {}
-        for doc_id, sub_ids in pairs.items():
-            for sub_id in sub_ids:
-                docs_of.setdefault(sub_id, []).append(doc_id)
-        out: dict[tuple[str, str], dict] = {}
-        items = sorted(docs_of.items())
-        for start in range(0, len(items), HIGHLIGHT_BATCH):
-            part = items[start:start + HIGHLIGHT_BATCH]
-            searches: list[dict[str, Any]] = []
-            for sub_id, doc_ids in part:
-                searches.append({"index": self.indices.scratch})
-                searches.append({
-                    "query": {"bool": {"must": [subscription_query(subs[sub_id])], "filter": [{"ids": {"values": doc_ids}}]}},
-                    "size": len(doc_ids),
-                    "_source": False,
-                    "track_total_hits": False,
-                    "highlight": HIGHLIGHT,
-                })
-            async with self._searches:
-                response = await self.es.msearch(searches=searches)
-            for (sub_id, _), answer in zip(part, response["responses"]):
-                if "error" in answer:
-                    log.warning("matcher.highlight_failed", subscription_id=sub_id, error=str(answer["error"])[:300])
-                    continue
-                for hit in answer["hits"]["hits"]:
-                    out[(sub_id, hit["_id"])] = hit.get("highlight", {})
-        return out
 
 
 def _reason(exc: ApiError) -> str:

@@ -129,7 +129,7 @@ class Poller:
         await self._produce_and_advance(feed, state, result, parsed, stats, now)
 
     async def _produce_and_advance(self, feed: Feed, state: FeedState, result: FetchResult, parsed: ParsedFeed, stats: PollStats, now: float) -> None:
-        fresh = [a for a in parsed.articles if state.seen.get(a.id) != a.content_hash]
+        fresh = [a for a in parsed.articles if not state.is_known(a.id, a.content_hash)]
         new = sum(1 for a in fresh if a.id not in state.seen)
         started = time.monotonic()
         try:
@@ -149,6 +149,7 @@ class Poller:
         stats.articles_produced += len(fresh)
         for article in fresh:
             state.remember(article.id, article.content_hash)
+        state.prune({a.id for a in parsed.articles})
         state.etag, state.last_modified, state.body_hash = result.etag, result.last_modified, result.body_hash
         now_dt = datetime.fromtimestamp(now, timezone.utc)
         state.interval_s = schedule.regular_interval(

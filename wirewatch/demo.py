@@ -70,6 +70,9 @@ def remove_previous_runs(settings: Settings) -> None:
         old = [t for t in admin.list_topics() if t.startswith(DEMO_TOPIC_PREFIX)]
         if old:
             admin.delete_topics(old)
+        groups = [g["group_id"] for g in admin.list_groups() if g["group_id"].startswith("wirewatch-demo-")]
+        if groups:
+            admin.delete_groups(groups)
     finally:
         admin.close()
 
@@ -159,6 +162,8 @@ def run(args) -> int:
         create_subscription(settings, receiver.url, secret)
         print(f"subscription: {DEMO_QUERY!r} -> webhook {receiver.url}")
         with WorkerProcess(settings, log_path) as worker:
+            print("starting the worker (it loads its language models first)...", flush=True)
+            print(f"worker ready after {worker.wait_ready():.1f}s", flush=True)
             started = time.monotonic()
             feeds = demo_feeds(feeds_server)
             stats = asyncio.run(produce(settings, feeds))
@@ -192,7 +197,7 @@ def summarise(settings: Settings, stats, progress: Progress, receiver: WebhookRe
     result = sample_search(settings)
     print(f"\n== Sample search: `maduro` ({result.total} hits) ==")
     for hit in result.hits:
-        print(f"- {hit.published_at:%Y-%m-%d} {hit.title} [{', '.join(hit.topics)}] {hit.url}")
+        print(f"- {(hit.published_at or '')[:10]} {hit.title} [{', '.join(hit.topics)}] {hit.url}")
     return 0 if hook.signature_ok else 1
 
 

@@ -203,6 +203,24 @@ class WorkerProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
 
+    def wait_ready(self, timeout_s: float = 120.0) -> float:
+        """Seconds until the worker's consumer group is Stable with a member (it consumes)."""
+        from wirewatch.kafka_admin import admin_client
+
+        started = time.monotonic()
+        admin = admin_client(self.settings.kafka)
+        try:
+            while time.monotonic() - started < timeout_s:
+                if not self.alive():
+                    raise RuntimeError(f"the worker exited during start:\n{self.log_tail()}")
+                group = admin.describe_groups([self.settings.processor.app_id]).get(self.settings.processor.app_id, {})
+                if group.get("group_state") == "Stable" and group.get("members"):
+                    return time.monotonic() - started
+                time.sleep(0.5)
+        finally:
+            admin.close()
+        raise TimeoutError(f"the worker was not ready within {timeout_s:.0f}s:\n{self.log_tail()}")
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -30,3 +30,6 @@ def configure_logging(level: str | None = None) -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
+    # kafka-python warns about things that are normal for us (Faust's group
+    # metadata, consumers without a group); keep its errors.
+    logging.getLogger("kafka").setLevel(max(numeric, logging.ERROR))

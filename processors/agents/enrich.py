@@ -7,7 +7,7 @@ import structlog
 
 from processors.agents.failures import PermanentError, send_dead_letter, with_retries
 from processors.context import WorkerContext
-from wirewatch.schema import Article, SchemaError, utcnow
+from wirewatch.schema import Article, SchemaError, Source, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -19,11 +19,38 @@ def parse_article(value: bytes) -> Article:
         raise PermanentError(str(exc)) from None
 
 
+# One sentence per script: enriching them once at start-up loads every language
+# model, which would otherwise block the event loop on the first articles
+# (for long enough that Kafka thinks the consumer died).
+WARM_UP_TEXTS = [
+    "The government announced new measures on Monday after talks with the unions.",
+    "El gobierno anunció nuevas medidas el lunes tras las conversaciones con los sindicatos.",
+    "Правительство объявило о новых мерах в понедельник после переговоров.",
+    "أعلنت الحكومة عن إجراءات جديدة يوم الاثنين بعد المحادثات مع النقابات.",
+    "政府在周一与工会会谈后宣布了新措施。",
+    "सरकार ने सोमवार को यूनियनों के साथ बातचीत के बाद नए उपायों की घोषणा की।",
+    "政府は月曜日、労働組合との協議の後、新たな措置を発表した。",
+    "정부는 월요일 노조와의 대화 후 새로운 조치를 발표했다.",
+]
+
+
+def warm_up(enricher) -> None:
+    enricher.language.preload()
+    now = utcnow()
+    enricher.update_stats, keep = False, enricher.update_stats  # warm-up text is not news
+    for i, text in enumerate(WARM_UP_TEXTS):
+        enricher.enrich(Article(id=f"warm-up-{i}", url=f"https://warm-up.invalid/{i}", title=text, text=text * 3,
+                                source=Source(feed_url="https://warm-up.invalid/feed"),
+                                published_at=now, fetched_at=now))
+    enricher.update_stats = keep
+
+
 def register(app: faust.App, ctx: WorkerContext) -> None:
     from processors.enrich.pipeline import Enricher
     from processors.enrich.story import StoryIndex
 
     enricher = Enricher.from_settings(ctx.settings)
+    warm_up(enricher)
     # One story index per worker process; see processors/enrich/story.py for
     # how story ids stay equal across workers.
     stories = StoryIndex()

@@ -35,7 +35,7 @@ MAX_ACRONYM = 8
 # Uppercase letters of Latin, Greek and Cyrillic: Python's re has no \p{Lu}.
 _UPPER = "".join(ch for ch in map(chr, range(0x41, 0x530)) if ch.isupper() and ch.isalpha())
 _LETTER = r"[^\W\d_]"
-_NAME_WORD = rf"[{re.escape(_UPPER)}]{_LETTER}*(?:[-'’][{re.escape(_UPPER)}]{_LETTER}*)*\.?"
+_NAME_WORD = rf"[{re.escape(_UPPER)}]{_LETTER}*(?:[-'’][{re.escape(_UPPER)}]{_LETTER}*)*"
 _PARTICLES = r"of the|of|de la|de los|de las|del|de|da|do|dos|das|van der|van|von|der|bin|ibn|al|el|la|le|du|des|y"
 _GAP = r"[ \t\u00a0]+"
 SEQUENCE_RE = re.compile(rf"{_NAME_WORD}(?:(?:{_GAP}(?:{_PARTICLES}){_GAP}|{_GAP}){_NAME_WORD})*")
@@ -71,8 +71,8 @@ class Gazetteer:
             self.places.setdefault(fold(name), code)
         for code, name, *_ in read_table("gazetteer/cities.tsv"):
             key = fold(name)
-            # "Reading", "Nice", "Mobile": cities that are common words stay out.
-            if background.get(key, 0.0) < CITY_COMMON_WORD_ZIPF:
+            # "Reading", "Nice", "Mobile": smaller cities named like common words stay out.
+            if background.get(key, 0.0) < CITY_COMMON_WORD_ZIPF or int(row_population(_)) >= 1_000_000:
                 self.places.setdefault(key, code)
         self.demonyms = {fold(name): code for name, code in read_table("gazetteer/demonyms.tsv")}
 
@@ -102,6 +102,8 @@ class EntityExtractor:
         seen: dict[tuple[str, bool], tuple | None] = {}
         for match in SEQUENCE_RE.finditer(text):
             raw, start = match.group(0), match.start()
+            if acronyms and _in_parentheses(text, start, match.end()) and (raw in acronyms or raw in acronyms.values()):
+                continue  # "Guard (GNB)": the acronym in parentheses is the same mention
             # A name repeats: classify each (text, sentence-start) once per article.
             cache_key = (raw, _at_sentence_start(text, start))
             if cache_key not in seen:
@@ -156,6 +158,8 @@ class EntityExtractor:
         etype, country = self._classify(words, titled)
         if etype is None:
             return None
+        if etype == "place" and name.isupper() and len(name) > 3:
+            name = name.title()  # a "CARACAS -" dateline
         acronym = next((a for a, n in acronyms.items() if n == name), None)
         if acronym:
             etype = "organization" if etype in ("other", "person") else etype
@@ -240,11 +244,21 @@ class EntityExtractor:
         return None
 
 
+def row_population(rest: list[str]) -> str:
+    return rest[0] if rest and rest[0].isdigit() else "0"
+
+
 def _at_sentence_start(text: str, start: int) -> bool:
     i = start - 1
     while i >= 0 and text[i] in " \t\u00a0":
         i -= 1
     return i < 0 or text[i] in _SENTENCE_END
+
+
+def _in_parentheses(text: str, start: int, end: int) -> bool:
+    before = text[max(0, start - 3):start].rstrip(" \t")
+    after = text[end:end + 3].lstrip(" \t")
+    return before.endswith("(") and after.startswith(")")
 
 
 def _acronym_fits(acronym: str, name: str) -> bool:

@@ -36,6 +36,7 @@ UNKNOWN_WORD_SPECIFICITY = 0.9
 MULTIWORD_BONUS = 0.35        # per extra word
 NAME_BONUS = 1.15
 TITLE_EXTRA_COUNT = 2
+COMMON_ZIPF = 4.5             # a sentence-initial capital on a word this common is not a name
 MAX_NAME_SHARE = 0.6          # names may take at most this share of the slots
 _DOCS_KEY = "\x00docs"
 
@@ -103,6 +104,7 @@ class KeywordExtractor:
         self.top_n = top_n
         self._english_stop = stopwords("en")
         self._english_background = read_background("en")
+        self._common_words: dict[str, frozenset[str]] = {}
 
     def _stop(self, language: str | None) -> frozenset[str]:
         if language and language != "en":
@@ -110,6 +112,12 @@ class KeywordExtractor:
             if own:
                 return own | self._english_stop
         return self._english_stop
+
+    def _common(self, language: str | None) -> frozenset[str]:
+        key = language if language and read_background(language) else "en"
+        if key not in self._common_words:
+            self._common_words[key] = frozenset(w for w, z in self._background(key).items() if z >= COMMON_ZIPF)
+        return self._common_words[key]
 
     def _background(self, language: str | None) -> dict[str, float]:
         if language and language != "en":
@@ -137,8 +145,9 @@ class KeywordExtractor:
         background = self._background(language)
         skip_capitalised = names is not None
         cands: dict[tuple[str, ...], _Candidate] = {}
-        collect(cands, analysis.body_surfaces, analysis.body_tokens, stop, skip_capitalised, 1)
-        collect(cands, analysis.title_surfaces, analysis.title_tokens, stop, skip_capitalised, TITLE_EXTRA_COUNT + 1)
+        common = self._common(language)
+        collect(cands, analysis.body_surfaces, analysis.body_tokens, stop, skip_capitalised, 1, common)
+        collect(cands, analysis.title_surfaces, analysis.title_tokens, stop, skip_capitalised, TITLE_EXTRA_COUNT + 1, common)
         if names is None:
             _fold_partial_names(cands)
         else:
@@ -201,7 +210,7 @@ def _with_name_quota(scored: list[tuple[float, _Candidate]], top_n: int) -> list
 
 
 def collect(cands: dict, surfaces: list[str], folded: list[str], stop: frozenset[str],
-            skip_capitalised: bool, weight: int) -> None:
+            skip_capitalised: bool, weight: int, common: frozenset[str] = frozenset()) -> None:
     """Add the runs of content words of one token stream to `cands`.
 
     A run is cut at stopwords, numbers, 1-letter words, punctuation breaks
@@ -210,6 +219,11 @@ def collect(cands: dict, surfaces: list[str], folded: list[str], stop: frozenset
     """
     content = [len(w) > 1 and w.isalpha() and w not in stop for w in folded]
     caps = [c and s[:1].isupper() for s, c in zip(surfaces, content)]
+    # A common word capitalised because it starts a sentence ("Political
+    # prisoners are...") is an ordinary word, not the start of a name.
+    for i, cap in enumerate(caps):
+        if cap and (i == 0 or not folded[i - 1]) and folded[i] in common:
+            caps[i] = False
     n = len(folded)
     i = 0
     while i < n:

@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 
 MIN_WORDS = 4            # fewer words than this: trust the feed's declaration
 MIN_SCRIPT_CHARS = 12    # fewer letters than this: trust the feed's declaration
+SCRIPT_SAMPLE_CHARS = 1000  # the script is judged on this many characters
 SAMPLE_WORDS = 300       # function-word vote looks at this many words
 SAMPLE_CHARS = 400       # lingua looks at this many characters
 FUNCTION_WORDS_PER_LANGUAGE = 120
@@ -76,6 +77,7 @@ _SCRIPT_CANDIDATES = {
 _NEPALI_MARKERS = frozenset("छ छन् छौं हो गरेको भएको पनि लागि गर्न तथा थियो रहेको".split())
 _HINDI_MARKERS = frozenset("है हैं था थे की का के में और से लिए".split())
 _FAST_PATH_LANGUAGES = frozenset(background_languages())
+_LATIN_LETTER_RE = re.compile(r"[a-zA-Z\u00c0-\u024f\u1e00-\u1eff]")
 _NON_LATIN_RE = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u1e00-\u1eff]")
 
 
@@ -96,9 +98,13 @@ def normalise_code(code: str | None) -> str | None:
 
 def dominant_script(text: str) -> tuple[str, int]:
     """The script most of the letters are written in, and how many letters were seen."""
-    sample = text[:2000]
+    sample = text[:SCRIPT_SAMPLE_CHARS]
+    if sample.isascii():
+        return "latin", sum(map(str.isalpha, sample))
     non_latin = _NON_LATIN_RE.findall(sample)
-    latin_letters = sum(1 for ch in sample if ch.isalpha()) - len(non_latin)
+    latin_letters = len(_LATIN_LETTER_RE.findall(sample))
+    if not non_latin:
+        return "latin", latin_letters
     counts: dict[str, int] = {}
     for ch in non_latin:
         i = bisect.bisect_right(_SCRIPT_STARTS, ord(ch)) - 1
@@ -175,6 +181,12 @@ class LanguageDetector:
             return None, 0.0
         top = values[0]
         return top.language.iso_code_639_1.name.lower(), float(top.value)
+
+    def preload(self) -> None:
+        """Load every lingua model now (the Latin-script ones take ~10 s and ~250 MB),
+        so that the first article does not stall the worker's event loop."""
+        for script in _SCRIPT_CANDIDATES:
+            self._ask_lingua(script, "preload")
 
     def detect(self, analysis: Analysis) -> LanguageGuess:
         declared = normalise_code(analysis.declared_language)

@@ -10,7 +10,12 @@
 - ``AND``, ``OR``, ``NOT`` (upper case, as in Lucene and Elasticsearch; lower
   case words are ordinary terms), parentheses. Words side by side without an
   operator are ANDed. ``NOT`` binds tightest, then ``AND``, then ``OR``.
-- A leading ``-`` is ``NOT`` (``maduro -colombia``).
+- A leading ``-`` or ``!`` is ``NOT`` (``maduro -colombia``); ``&&`` and ``||``
+  are ``AND`` and ``OR``; a leading ``+`` is accepted (terms are required
+  anyway); ``"a b"~N`` is read as the exact phrase; ``title:`` and ``text:``
+  are accepted and mean the whole article. This is the subset of the alert
+  subscription syntax (processors/query_validation.py) that makes sense
+  against one article's words.
 
 `parse(text)` returns a `Query`; malformed input raises `QuerySyntaxError`
 whose message names the problem and the character position (0-based).
@@ -19,6 +24,7 @@ whose message names the problem and the character position (0-based).
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Union
 
@@ -185,6 +191,9 @@ class _Token:
 
 
 _OPERATORS = {"AND": "AND", "OR": "OR", "NOT": "NOT", "&&": "AND", "||": "OR"}
+_SLOP_RE = re.compile(r"~\d{1,3}")
+# Fields of the alert syntax that a topic query can honour: both mean "the article's words".
+_TEXT_FIELDS = ("title:", "text:")
 _WORD_END = set(' \t\r\n()"')
 
 
@@ -204,13 +213,27 @@ def _lex(text: str) -> list[_Token]:
             if end < 0:
                 raise QuerySyntaxError("unterminated quoted phrase", i, text)
             tokens.append(_Token("PHRASE", text[i + 1:end], i)); i = end + 1
-        elif ch == "-" and (i + 1 < n and text[i + 1] not in _WORD_END and not text[i + 1].isspace()):
+            slop = _SLOP_RE.match(text, i)
+            if slop:  # '"a b"~3' (proximity): treated as the exact phrase, a stricter test
+                i = slop.end()
+        elif ch in "-!" and (i + 1 < n and text[i + 1] not in " \t\r\n)"):
             tokens.append(_Token("MINUS", ch, i)); i += 1
+        elif ch == "+" and (i + 1 < n and text[i + 1] not in " \t\r\n)"):
+            i += 1  # "+term": required, which every ANDed term already is
         else:
             start = i
             while i < n and text[i] not in _WORD_END:
                 i += 1
             word = text[start:i]
+            field = word.lower()
+            if field in _TEXT_FIELDS:
+                continue  # "title:maduro" / 'text:"armed forces"': the field is the whole article here
+            if ":" in word[1:] and word.split(":", 1)[0].isalpha() and not word.endswith(":"):
+                name = word.split(":", 1)[0]
+                if name.lower() + ":" in _TEXT_FIELDS:
+                    tokens.append(_Token("WORD", word.split(":", 1)[1], start + len(name) + 1))
+                    continue
+                raise QuerySyntaxError(f"field {name!r} cannot be used in a topic query (only title: and text:)", start, text)
             kind = _OPERATORS.get(word, "WORD")
             tokens.append(_Token(kind, word, start))
     tokens.append(_Token("END", "", n))
@@ -257,6 +280,7 @@ class _Parser:
         return children[0] if len(children) == 1 else Or(tuple(children))
 
     def parse_and(self) -> Node:
+        first = self.peek()
         children = [self.parse_not()]
         while True:
             kind = self.peek().kind
@@ -268,7 +292,7 @@ class _Parser:
             else:
                 break
         if all(isinstance(c, Not) for c in children):
-            raise self.error("a query cannot be only negations: add a term to match", self.peek())
+            raise self.error("a query cannot be only negations: add a term to match", first)
         return children[0] if len(children) == 1 else And(tuple(children))
 
     def parse_not(self) -> Node:

@@ -150,6 +150,7 @@ class Lexicon:
             for term, weight in topic.terms.items():
                 self._add(term, _Entry(topic.name, weight, term))
         self.prefix_lengths = sorted({len(p) for p in self.prefixes})
+        self.first_words = frozenset(self.words) | frozenset(self.phrases)
 
     def _add(self, term: str, entry: _Entry) -> None:
         if term.endswith("*"):
@@ -168,23 +169,32 @@ class Lexicon:
         found: Counter = Counter()
         counts = Counter(tokens)
         words, phrases, prefixes = self.words, self.phrases, self.prefixes
-        for tok, n in counts.items():
+        bigrams: Counter | None = None
+        for tok in counts.keys() & self.first_words:
+            n = counts[tok]
             for entry in words.get(tok, ()):
                 found[entry] += n
             if tok in phrases:
-                for words_, entry in phrases[tok]:
-                    c = _count_phrase(tokens, words_, counts)
+                if bigrams is None:  # counted in C, once, only when a phrase may be present
+                    bigrams = Counter(zip(tokens, tokens[1:]))
+                for phrase, entry in phrases[tok]:
+                    c = _count_phrase(tokens, phrase, bigrams)
                     if c:
                         found[entry] += c
-            for length in self.prefix_lengths:
-                if len(tok) > length:
-                    for entry in prefixes.get(tok[:length], ()):
-                        found[entry] += n
+        if self.prefix_lengths:
+            for tok, n in counts.items():
+                for length in self.prefix_lengths:
+                    if len(tok) > length:
+                        for entry in prefixes.get(tok[:length], ()):
+                            found[entry] += n
         return found
 
 
-def _count_phrase(tokens: list[str], words: tuple[str, ...], counts: Counter) -> int:
-    if any(w not in counts for w in words[1:]):
+def _count_phrase(tokens: list[str], words: tuple[str, ...], bigrams: Counter) -> int:
+    first_pair = bigrams.get(words[:2], 0)
+    if not first_pair or len(words) == 2:
+        return first_pair
+    if any(not bigrams.get(pair) for pair in zip(words[1:], words[2:])):
         return 0
     n = len(words)
     first = words[0]

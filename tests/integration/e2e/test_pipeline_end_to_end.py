@@ -50,6 +50,7 @@ def test_sample_article_reaches_webhook_and_index(settings, topics, indices, es,
         with FeedServer(sample) as feeds, WebhookReceiver(secret=secret) as receiver:
             create_subscription(settings, receiver.url, secret)
             with WorkerProcess(settings, tmp_path / "worker.log") as worker:
+                worker.wait_ready()
                 stats = _produce(settings, [Feed(url=feeds.url("latam-desk.xml"), name="latam")])
                 assert stats.articles_produced == 1
                 hooks = receiver.wait_for(1, DEADLINE_S)

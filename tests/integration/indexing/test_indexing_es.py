@@ -79,9 +79,14 @@ def test_sample_article_is_found_by_words_phrases_and_fields(es, corpus, ready):
     assert _ids(search(es, ready, "topic:politics AND lang:en AND source:bbc.co.uk")) == [sample]
     assert _ids(search(es, ready, "lang:es")) == [corpus[2].id]
     assert search(es, ready, "maduro").hits[0].highlights[0].count("<em>") >= 1
+    # A malformed query says where.
+    with pytest.raises(QueryError, match="column 12"):
+        search(es, ready, "maduro AND (")
+    with pytest.raises(QueryError, match="notadate"):
+        search(es, ready, "published_at:notadate")
 
 
-def test_filters_and_newest_first(es, corpus, ready):
+def test_filters_newest_first_and_aggregations(es, corpus, ready):
     everything = search(es, ready, "*")
     assert _ids(everything) == [corpus[2].id, corpus[0].id, corpus[1].id]
     assert _ids(search(es, ready, "*", topic="business")) == [corpus[1].id]
@@ -89,21 +94,11 @@ def test_filters_and_newest_first(es, corpus, ready):
     assert _ids(search(es, ready, "*", until="2026-10-31")) == [corpus[1].id]
     assert _ids(search(es, ready, "maduro", since="2026-11-21")) == []
     assert _ids(search(es, ready, "*", source="www.lemonde.fr", lang="fr")) == [corpus[1].id]
-
-
-def test_aggregations_return_what_was_indexed(es, corpus, ready):
     result = search(es, ready, "*", facets=["topics", "source", "language", "person"])
     assert dict(result.facets["topics"]) == {"politics": 1, "military": 1, "business": 1, "sport": 1}
     assert dict(result.facets["source"]) == {"bbc.co.uk": 1, "lemonde.fr": 1, "elpais.com": 1}
     assert dict(result.facets["language"]) == {"en": 1, "fr": 1, "es": 1}
     assert dict(result.facets["person"]) == {"Nicolás Maduro": 1}
-
-
-def test_malformed_query_says_where(es, corpus, ready):
-    with pytest.raises(QueryError, match="column 12"):
-        search(es, ready, "maduro AND (")
-    with pytest.raises(QueryError, match="notadate"):
-        search(es, ready, "published_at:notadate")
 
 
 def test_indexing_twice_leaves_one_document_each(es, settings, corpus, ready):
@@ -184,3 +179,18 @@ def test_spanish_analyzer_stems_when_plugin_installed(es, settings, ready):
                            language="es", domain="elpais.com")
     assert _index(settings, ready, [article]).all_ok
     assert _ids(search(es, ready, "soldados")) == [article.id]
+
+
+def test_rejected_with_429_is_transient_and_succeeds_later(es, settings, ready):
+    # The flood-stage block makes Elasticsearch answer 429 for every write: a
+    # real overload signal, no mock.
+    article = make_article()
+    index = ArticleLayout.from_indices(ready).index_for_article(article)
+    es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": True})
+    try:
+        outcome = _index(settings, ready, [article], max_attempts=3, backoff_s=0.05)
+    finally:
+        es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": None})
+    assert outcome.ok == [] and outcome.permanent == []
+    assert outcome.attempts == 3 and outcome.transient[0][1].startswith("429 cluster_block_exception")
+    assert _index(settings, ready, [article]).ok == [article.id]

@@ -109,14 +109,18 @@ def test_jitter_stays_within_ten_percent():
     assert min(values) >= 900 and max(values) <= 1100 and len(set(values)) > 100
 
 
-def test_feed_state_round_trip_and_bound():
+def test_feed_state_round_trip_bound_and_prune():
     state = FeedState(url="https://a.example/")
     for i in range(MAX_SEEN_PER_FEED + 10):
-        state.remember(f"id{i}", "h")
-    state.remember("id5000", "h2")
+        state.remember(f"id{i}", "ab" * 16)
+    state.remember("id5000", "cd" * 16)
     assert len(state.seen) == MAX_SEEN_PER_FEED and "id0" not in state.seen
+    assert state.is_known("id5000", "cd" * 16) and not state.is_known("id5000", "ab" * 16) and not state.is_known("nope", "ab" * 16)
     back = FeedState.from_json(state.to_json())
     assert back == state and list(back.seen)[-1] == "id5000"
+    state.prune({"id5000", "id20"})
+    assert set(state.seen) == {"id5000", "id20", "id1009", "id1008"}  # current ones + as many of the newest others
+    assert state.entries_seen == MAX_SEEN_PER_FEED + 11
 
 
 def test_bounded_parser_parses_refuses_and_survives_a_timeout():

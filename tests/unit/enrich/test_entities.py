@@ -1,0 +1,65 @@
+import pytest
+
+from processors.enrich.entities import EntityExtractor
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return EntityExtractor()
+
+
+def by_text(entities):
+    return {e.text: e for e in entities}
+
+
+REQUIRED_PEOPLE = ["Nicolás Maduro", "Giomar Alexander Flores Ortiz", "Leopoldo López", "Ángel Vivas",
+                   "Lilian Tintori", "Vladimir Padrino López"]
+ABSURD = {"The", "In", "His", "April", "Monday", "Father", "Republic", "Opposition", "Either", "Follow",
+          "First Sergeant", "General", "Minister", "Venezuelan", "Venezuelans", "Throughout", "As", "To"}
+
+
+def test_sample_article_entities(extractor, sample_article):
+    entities = extractor.extract(*sample_article)
+    found = by_text(entities)
+    for name in REQUIRED_PEOPLE:
+        assert found[name].type == "person", name
+    assert (found["Venezuela"].type, found["Venezuela"].country) == ("place", "VE")
+    assert (found["Colombia"].type, found["Colombia"].country) == ("place", "CO")
+    assert found["Bolivarian National Guard (GNB)"].type == "organization"
+    assert found["Nicolás Maduro"].count >= 10  # "Maduro", "Maduro’s", "Nicolás Maduro Moros" count for him
+    assert entities[0].text == "Nicolás Maduro"
+    assert not ABSURD & set(found)
+    assert not any(text.endswith(("’s", "'s")) for text in found)
+
+
+def test_fixture_article_entities(extractor, fixture_article):
+    found = by_text(extractor.extract(*fixture_article))
+    assert found["María Elena Cordero"].type == "person"
+    assert found["María Elena Cordero"].count == 3  # the two "Cordero" count for her
+    assert found["Andrés Pineda"].type == "person"
+    assert found["Bolivarian National Guard (GNB)"].type == "organization"
+    assert found["Caracas"].country == "VE" and found["Maracaibo"].country == "VE"
+    assert found["Norway"].country == "NO"
+    assert "Colombian" not in found and "Tuesday" not in found
+
+
+def test_acronym_before_its_expansion_and_org_country(extractor):
+    found = by_text(extractor.extract("", "Freddy Guevara called on the FANB (Bolivarian National Armed Forces) to act. "
+                                          "The FANB did not answer. The Venezuelan Armed Forces stayed silent."))
+    assert found["Bolivarian National Armed Forces (FANB)"].count == 2  # "FANB (...)" is one mention
+    assert found["Venezuelan Armed Forces"].country == "VE"
+    assert found["Freddy Guevara"].type == "person"
+
+
+def test_spanish_text_with_particles_and_titles(extractor):
+    found = by_text(extractor.extract("", "El ministro de Economía, Luis de Guindos, se reunió en Madrid con el presidente "
+                                          "del Banco Central Europeo. Según el Partido Popular, la reunión fue útil."))
+    assert found["Luis de Guindos"].type == "person"
+    assert found["Madrid"].country == "ES"
+    assert found["Banco Central Europeo"].type == "organization"
+    assert found["Partido Popular"].type == "organization"
+
+
+@pytest.mark.parametrize("text", ["", "lowercase only text", "\x00" * 10, "A. B. C.", "(X) (Y)" * 100])
+def test_odd_text(extractor, text):
+    assert isinstance(extractor.extract("", text), list)
