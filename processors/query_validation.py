@@ -242,6 +242,12 @@ class Group:
     """One parenthesis level: clauses with their modifier (None, '+', 'NOT')."""
     clauses: list[tuple[str | None, Any]] = field(default_factory=list)
     has_or: bool = False
+    has_juxtaposition: bool = False   # two clauses with no AND/OR between them
+
+    @property
+    def all_and(self) -> bool:
+        """Every clause joined by AND: Lucene makes each positive one required."""
+        return not self.has_or and not self.has_juxtaposition
 
 
 @dataclass
@@ -294,6 +300,8 @@ class _Parser:
                 group.has_or |= tok.text == "OR"
                 self.i += 1
                 continue
+            if group.clauses and pending_op is None:
+                group.has_juxtaposition = True
             modifier = self.modifier()
             clause = self.clause(depth, field_name=None)
             group.clauses.append((modifier, clause))

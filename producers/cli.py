@@ -302,23 +302,34 @@ async def _produce(settings: Settings, feeds: list[Feed], *, once: bool) -> int:
     from wirewatch.kafka_admin import ensure_topics
     from wirewatch.names import Topics
 
-    try:
-        await asyncio.to_thread(ensure_topics, settings.kafka, Topics.from_settings(settings.kafka))
-        store = await asyncio.to_thread(load_state, settings, wanted={f.url for f in feeds})
-        sink = await asyncio.to_thread(KafkaSink, settings)
-    except Exception as exc:  # Kafka unreachable or refusing: one line, not a traceback
-        return _fail(f"Kafka at {settings.kafka.bootstrap_servers}: {type(exc).__name__}: {exc}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    wait = 2.0
+    while True:
+        try:
+            await asyncio.to_thread(ensure_topics, settings.kafka, Topics.from_settings(settings.kafka))
+            store = await asyncio.to_thread(load_state, settings, wanted={f.url for f in feeds})
+            sink = await asyncio.to_thread(KafkaSink, settings)
+            break
+        except Exception as exc:  # Kafka unreachable or refusing: one line, not a traceback
+            message = f"Kafka at {settings.kafka.bootstrap_servers}: {type(exc).__name__}: {exc}"
+            if once or stop.is_set():
+                return _fail(message)
+            # A long-running producer waits for Kafka rather than exiting.
+            print(f"wirewatch: {message}; retrying in {wait:.0f} s", file=sys.stderr)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+                return 130
+            except TimeoutError:
+                wait = min(wait * 2, 60.0)
     try:
         if once:
             stats = await poll_once(settings, feeds, sink, store, force=True)
             await save_dirty(settings, sink, store)
             print(json.dumps(stats.as_dict()))
             return 0 if stats.failed_total < max(1, len(feeds)) else 1
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-
         async def persist(stats, state) -> None:
             try:
                 await save_dirty(settings, sink, state)

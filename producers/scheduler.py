@@ -244,6 +244,7 @@ async def run_forever(settings: Settings, feeds: list[Feed], sink: KafkaSink, st
     """Poll feeds as they fall due until ``stop_event`` is set; flush on the way out."""
     state = state if state is not None else StateStore()
     parser = BoundedParser()
+    kafka_wait = 0.0
     try:
         async with Fetcher(settings.producer) as fetcher:
             poller = Poller(settings, sink, state, fetcher, parser)
@@ -259,6 +260,12 @@ async def run_forever(settings: Settings, feeds: list[Feed], sink: KafkaSink, st
                     log.info("poll_cycle", **stats.as_dict())
                     if on_cycle is not None:
                         await on_cycle(stats, state)
+                    kafka_wait = _kafka_backoff(stats, kafka_wait)
+                if kafka_wait:
+                    # Nothing is buffered while we wait: the feeds' state did not
+                    # advance, so their entries are fetched and sent again later.
+                    log.warning("kafka_unavailable_waiting", wait_s=kafka_wait)
+                    await _wait(stop_event, kafka_wait)
                 await _sleep_until_due(feeds, state, stop_event)
     finally:
         await parser.aclose()
@@ -266,13 +273,28 @@ async def run_forever(settings: Settings, feeds: list[Feed], sink: KafkaSink, st
     return state
 
 
+MAX_KAFKA_WAIT_S = 60.0
+
+
+def _kafka_backoff(stats: PollStats, previous: float) -> float:
+    """How long to pause polling after a cycle: doubling while Kafka refuses every
+    feed's entries, zero once anything got through."""
+    if stats.produce_failures and not stats.articles_produced:
+        return min(MAX_KAFKA_WAIT_S, max(2.0, previous * 2))
+    return 0.0
+
+
+async def _wait(stop_event: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop_event.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
 async def _sleep_until_due(feeds: list[Feed], state: StateStore, stop_event: asyncio.Event) -> None:
     upcoming = [state.get(f.url).next_check for f in feeds if f.enabled and not state.get(f.url).disabled]
     delay = min([MAX_IDLE_S] + [max(0.0, t - time.time()) for t in upcoming])
-    try:
-        await asyncio.wait_for(stop_event.wait(), timeout=max(delay, 0.05))
-    except TimeoutError:
-        pass
+    await _wait(stop_event, max(delay, 0.05))
 
 
 def _update_health_gauges(feeds: list[Feed], state: StateStore) -> None:

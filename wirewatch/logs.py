@@ -9,6 +9,13 @@ import sys
 import structlog
 
 
+class _StderrLoggerFactory:
+    """A PrintLogger on whatever sys.stderr is now."""
+
+    def __call__(self, *args) -> structlog.PrintLogger:
+        return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(level: str | None = None) -> None:
     level_name = (level or os.environ.get("WIREWATCH_LOG_LEVEL", "WARNING")).upper()
     numeric = getattr(logging, level_name, logging.WARNING)
@@ -26,8 +33,10 @@ def configure_logging(level: str | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=_StderrLoggerFactory(),
+        # Not cached: a cached logger would keep writing to a stderr that was
+        # replaced since (pytest's capture, a daemonised process).
+        cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
     # kafka-python warns about things that are normal for us (Faust's group

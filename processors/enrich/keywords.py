@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import MutableMapping
-from dataclasses import dataclass
 from typing import Iterable
 
 from processors.enrich.data import read_background, stopwords
@@ -36,6 +35,7 @@ UNKNOWN_WORD_SPECIFICITY = 0.9
 MULTIWORD_BONUS = 0.35        # per extra word
 NAME_BONUS = 1.15
 TITLE_EXTRA_COUNT = 2
+BACKGROUND_CACHE_SIZE = 200_000
 COMMON_ZIPF = 4.5             # a sentence-initial capital on a word this common is not a name
 MAX_NAME_SHARE = 0.6          # names may take at most this share of the slots
 _DOCS_KEY = "\x00docs"
@@ -87,12 +87,14 @@ class DocumentFrequency:
         return math.log((n + 1) / (self.df(word) + 1)) / math.log(n + 1)
 
 
-@dataclass
-class _Candidate:
-    words: tuple[str, ...]
-    surface: str          # as first written
-    count: int = 0
-    capitalised: bool = False
+# A candidate is a list [count, surface as first written, capitalised], keyed by
+# its folded word (one word) or tuple of folded words: cheaper than objects
+# in the loop that sees every word.
+COUNT, SURFACE, CAPITALISED = 0, 1, 2
+
+
+def key_words(key: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (key,) if isinstance(key, str) else key
 
 
 class KeywordExtractor:
@@ -105,6 +107,7 @@ class KeywordExtractor:
         self._english_stop = stopwords("en")
         self._english_background = read_background("en")
         self._common_words: dict[str, frozenset[str]] = {}
+        self._bg_cache: dict[int, dict[str, float]] = {}
 
     def _stop(self, language: str | None) -> frozenset[str]:
         if language and language != "en":
@@ -126,12 +129,23 @@ class KeywordExtractor:
                 return own
         return self._english_background
 
+    def background_specificity(self, word: str, background: dict[str, float]) -> float:
+        """0 (as common as "the") .. 1 (not in the list), cached per background list."""
+        cache = self._bg_cache.get(id(background))
+        if cache is None or len(cache) > BACKGROUND_CACHE_SIZE:
+            cache = self._bg_cache[id(background)] = {}
+        spec = cache.get(word)
+        if spec is None:
+            zipf = background.get(word)
+            if zipf is None:
+                zipf = self._english_background.get(word)
+            spec = UNKNOWN_WORD_SPECIFICITY if zipf is None else max(0.0, (ZIPF_CEILING - zipf) / ZIPF_CEILING)
+            cache[word] = spec
+        return spec
+
     def word_specificity(self, word: str, background: dict[str, float], corpus: tuple[int, float] | None = None) -> float:
-        """0 (as common as "the") .. 1 (never seen): background, blended with the stream's counts."""
-        zipf = background.get(word)
-        if zipf is None:
-            zipf = self._english_background.get(word)
-        bg = UNKNOWN_WORD_SPECIFICITY if zipf is None else max(0.0, (ZIPF_CEILING - zipf) / ZIPF_CEILING)
+        """Background specificity, blended with the stream's counts once there are enough."""
+        bg = self.background_specificity(word, background)
         if corpus is None:
             return bg
         n, log_n = corpus
@@ -144,7 +158,7 @@ class KeywordExtractor:
         stop = self._stop(language)
         background = self._background(language)
         skip_capitalised = names is not None
-        cands: dict[tuple[str, ...], _Candidate] = {}
+        cands: dict = {}
         common = self._common(language)
         collect(cands, analysis.body_surfaces, analysis.body_tokens, stop, skip_capitalised, 1, common)
         collect(cands, analysis.title_surfaces, analysis.title_tokens, stop, skip_capitalised, TITLE_EXTRA_COUNT + 1, common)
@@ -152,60 +166,68 @@ class KeywordExtractor:
             _fold_partial_names(cands)
         else:
             for name, count in names:
-                key = tuple(fold_tokens(words(name)))
-                if key and count > 0:
-                    cand = cands.get(key)
-                    if cand is None:
-                        cands[key] = _Candidate(key, name, count, True)
-                    else:
-                        cand.count += count
+                folded = fold_tokens(words(name))
+                if not folded or count <= 0:
+                    continue
+                key = folded[0] if len(folded) == 1 else tuple(folded)
+                cand = cands.get(key)
+                if cand is None:
+                    cands[key] = [count, name, True]
+                else:
+                    cand[COUNT] += count
+                    cand[CAPITALISED] = True
         return self._rank(cands, background)
 
-    def _rank(self, cands: dict[tuple[str, ...], _Candidate], background: dict[str, float]) -> list[Keyword]:
-        scored = []
-        spec_cache: dict[str, float] = {}
+    def _rank(self, cands: dict, background: dict[str, float]) -> list[Keyword]:
         n_docs = self.df.n_docs
         corpus = (n_docs, math.log(n_docs + 1)) if n_docs >= MIN_DOCS_FOR_CORPUS else None
-        for key, cand in cands.items():
-            if cand.count <= 0:
+        spec_cache: dict[str, float] = {}
+        scored = []
+        for key, (count, surface, cap) in cands.items():
+            if count <= 0:
                 continue
-            total = 0.0
-            for w in key:
-                spec = spec_cache.get(w)
+            if isinstance(key, str):
+                spec = spec_cache.get(key)
                 if spec is None:
-                    spec = spec_cache[w] = self.word_specificity(w, background, corpus)
-                total += spec
-            # A phrase seen once is often just adjacent words: only repeated or
-            # capitalised phrases earn the multi-word bonus.
-            bonus = MULTIWORD_BONUS if cand.count > 1 or cand.capitalised else MULTIWORD_BONUS / 3
-            score = (1 + math.log(cand.count)) * (total / len(key)) * (1 + bonus * (len(key) - 1))
-            if cand.capitalised:
+                    spec = spec_cache[key] = self.word_specificity(key, background, corpus)
+                score = (1 + math.log(count)) * spec
+            else:
+                total = 0.0
+                for w in key:
+                    spec = spec_cache.get(w)
+                    if spec is None:
+                        spec = spec_cache[w] = self.word_specificity(w, background, corpus)
+                    total += spec
+                # A phrase seen once is often just adjacent words: only repeated or
+                # capitalised phrases earn the full multi-word bonus.
+                bonus = MULTIWORD_BONUS if count > 1 or cap else MULTIWORD_BONUS / 3
+                score = (1 + math.log(count)) * (total / len(key)) * (1 + bonus * (len(key) - 1))
+            if cap:
                 score *= NAME_BONUS
-            scored.append((score, cand))
-        scored.sort(key=lambda sc: -sc[0])
+            scored.append((score, surface, cap))
+        scored.sort(key=lambda item: -item[0])
         top = _with_name_quota(scored, self.top_n)
         if not top:
             return []
         best = top[0][0] or 1.0
-        return [Keyword(phrase=c.surface, score=round(sc / best, 3)) for sc, c in top]
+        return [Keyword(phrase=surface, score=round(score / best, 3)) for score, surface, _ in top]
 
 
-def _with_name_quota(scored: list[tuple[float, _Candidate]], top_n: int) -> list[tuple[float, _Candidate]]:
+def _with_name_quota(scored: list[tuple[float, str, bool]], top_n: int) -> list[tuple[float, str, bool]]:
     """Best phrases, names taking at most MAX_NAME_SHARE of the slots when other phrases exist."""
     max_names = max(1, int(top_n * MAX_NAME_SHARE))
-    top, names = [], 0
+    top, skipped, names = [], [], 0
     for item in scored:
-        if item[1].capitalised:
+        if item[2]:
             if names >= max_names:
+                skipped.append(item)
                 continue
             names += 1
         top.append(item)
         if len(top) == top_n:
             break
-    if len(top) < top_n:  # not enough other phrases: fill with the remaining names
-        chosen = {id(item[1]) for item in top}
-        rest = [item for item in scored if id(item[1]) not in chosen]
-        top = sorted(top + rest[: top_n - len(top)], key=lambda sc: -sc[0])
+    if len(top) < top_n and skipped:  # not enough other phrases: fill with the remaining names
+        top = sorted(top + skipped[: top_n - len(top)], key=lambda item: -item[0])
     return top
 
 
@@ -214,10 +236,10 @@ def collect(cands: dict, surfaces: list[str], folded: list[str], stop: frozenset
     """Add the runs of content words of one token stream to `cands`.
 
     A run is cut at stopwords, numbers, 1-letter words, punctuation breaks
-    and where capitalisation changes. Written as list comprehensions and
-    slices: this loop sees every word of every article.
+    and where capitalisation changes. Written with comprehensions, slices
+    and no inner calls: this loop sees every word of every article.
     """
-    content = [len(w) > 1 and w.isalpha() and w not in stop for w in folded]
+    content = [w not in stop and len(w) > 1 and w.isalpha() for w in folded]
     caps = [c and s[:1].isupper() for s, c in zip(surfaces, content)]
     # A common word capitalised because it starts a sentence ("Political
     # prisoners are...") is an ordinary word, not the start of a name.
@@ -234,44 +256,42 @@ def collect(cands: dict, surfaces: list[str], folded: list[str], stop: frozenset
         j = i + 1
         while j < n and content[j] and caps[j] == cap:
             j += 1
-        if not (cap and skip_capitalised):
-            _add_run(cands, surfaces, folded, i, j, cap, weight)
+        if cap and skip_capitalised:
+            i = j
+            continue
+        limit = MAX_PHRASE_WORDS if cap else MAX_LOWERCASE_PHRASE_WORDS
+        if j - i <= limit:
+            pieces: Iterable[tuple[int, int]] = ((i, j),)
+        else:
+            pieces = [(a, a + k) for k in (3, 2) for a in range(i, j - k + 1)]
+        for a, b in pieces:
+            key = tuple(folded[a:b]) if b - a > 1 else folded[a]
+            cand = cands.get(key)
+            if cand is None:
+                cands[key] = [weight, " ".join(surfaces[a:b]) if b - a > 1 else surfaces[a], cap]
+            else:
+                cand[0] += weight
         i = j
 
 
-def _add_run(cands: dict, surfaces: list[str], folded: list[str], start: int, end: int, cap: bool, weight: int) -> None:
-    n = end - start
-    limit = MAX_PHRASE_WORDS if cap else MAX_LOWERCASE_PHRASE_WORDS
-    if n <= limit:
-        pieces = ((start, end),)
-    else:
-        pieces = tuple((a, a + k) for k in (3, 2) for a in range(start, end - k + 1))
-    for a, b in pieces:
-        key = tuple(folded[a:b])
-        cand = cands.get(key)
-        if cand is None:
-            cands[key] = _Candidate(key, " ".join(surfaces[a:b]), weight, cap)
-        else:
-            cand.count += weight
-
-
-def _fold_partial_names(cands: dict[tuple[str, ...], _Candidate]) -> None:
+def _fold_partial_names(cands: dict) -> None:
     """Move the count of "López" / "Flores Ortiz" to the most frequent longer name containing it."""
-    names = [c for c in cands.values() if c.capitalised and len(c.words) > 1]
+    names = [(key, c) for key, c in cands.items() if c[CAPITALISED] and not isinstance(key, str)]
     if not names:
         return
-    by_word: dict[str, list[_Candidate]] = {}
-    for name in names:
-        for w in set(name.words):
-            by_word.setdefault(w, []).append(name)
+    by_word: dict[str, list[tuple[tuple[str, ...], list]]] = {}
+    for key, cand in names:
+        for w in set(key):
+            by_word.setdefault(w, []).append((key, cand))
     for key, cand in list(cands.items()):
-        if not cand.capitalised or cand.count <= 0:
+        if not cand[CAPITALISED] or cand[COUNT] <= 0:
             continue
-        longer = [n for n in by_word.get(key[0], ()) if len(n.words) > len(key) and _contains(n.words, key)]
+        words_ = key_words(key)
+        longer = [c for k, c in by_word.get(words_[0], ()) if len(k) > len(words_) and _contains(k, words_)]
         if longer:
-            target = max(longer, key=lambda n: n.count)
-            target.count += cand.count
-            cand.count = 0
+            target = max(longer, key=lambda c: c[COUNT])
+            target[COUNT] += cand[COUNT]
+            cand[COUNT] = 0
 
 
 def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:

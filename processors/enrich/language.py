@@ -11,7 +11,11 @@ to a few dozen languages. So detection goes in three steps, cheapest first:
    winner (a large share, far ahead of the runner-up) is accepted; this
    covers most real news in the languages we ship lists for.
 3. Otherwise lingua (its models ship inside the package, nothing is fetched)
-   restricted to the languages of that script, on a bounded sample.
+   restricted to the languages of that script, on a bounded sample, in its
+   low-accuracy mode by default: the high-accuracy models of the 39 Latin
+   languages take 1.1 GB of memory and ~25 s to load (the worker budget is
+   1 GB), low accuracy takes ~100 MB and ~1 s, and on the multilingual corpus
+   it scores 463/475 feed items against 465/475 (all 15 articles either way).
 
 Texts too short to judge fall back to the language the feed declared.
 """
@@ -156,7 +160,7 @@ def vote_function_words(tokens: list[str]) -> tuple[str | None, float, float]:
 class LanguageDetector:
     """Built once per worker; `detect(analysis)` never raises."""
 
-    def __init__(self, lingua_low_accuracy: bool = False):
+    def __init__(self, lingua_low_accuracy: bool = True):
         self._low_accuracy = lingua_low_accuracy
         self._detectors: dict[str, object] = {}
 

@@ -41,7 +41,7 @@ class StepTimes:
 
 class Enricher:
     def __init__(self, taxonomy_dir: Path | None = None, df: DocumentFrequency | None = None,
-                 update_stats: bool = True, lingua_low_accuracy: bool = False):
+                 update_stats: bool = True, lingua_low_accuracy: bool = True):
         self.language = LanguageDetector(lingua_low_accuracy=lingua_low_accuracy)
         self.topics = TopicTagger(load_taxonomy(taxonomy_dir))
         self.df = df if df is not None else DocumentFrequency()

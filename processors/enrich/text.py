@@ -46,6 +46,8 @@ def fold(text: str) -> str:
 _BREAK_CHARS = ".,;:!?()[]{}\"“”„«»|/\\•·—–…"
 _PIECE_RE = re.compile(rf"([\w{_MARKS}]+)|([{re.escape(_BREAK_CHARS)}]|['’](?=[sS]$))")
 BREAK = ""
+_BREAK_SET = frozenset(_BREAK_CHARS)
+_EDGE_CHARS = _BREAK_CHARS + "'’‘`*#@&%+=<>~^$€£-_"
 
 
 def words(text: str) -> list[str]:
@@ -67,8 +69,16 @@ def scan(text: str) -> list[str]:
             if tok.isalnum():
                 append(tok)
                 continue
+            core = tok.strip(_EDGE_CHARS)
+            if core.isalnum():  # "forces," / "(GNB)" / "“You": punctuation only at the edges
+                if tok[0] in _BREAK_SET and out and out[-1]:
+                    append(BREAK)
+                append(core)
+                if tok[-1] in _BREAK_SET:
+                    append(BREAK)
+                continue
             for word, _punct in _PIECE_RE.findall(tok):
-                if word or not out or out[-1]:
+                if word or (out and out[-1]):
                     append(word)  # "" marks a break
         if out and out[-1]:
             append(BREAK)

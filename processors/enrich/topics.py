@@ -19,7 +19,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import structlog
 import yaml
@@ -132,8 +132,9 @@ def load_taxonomy(extra_dir: Path | None = None, include_defaults: bool = True) 
     return topics
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
+    """One term of one topic (a tuple: hashed in C, it is a Counter key per hit)."""
+
     topic: str
     weight: float
     term: str
@@ -164,41 +165,40 @@ class Lexicon:
         elif words:
             self.phrases.setdefault(words[0], []).append((tuple(words), entry))
 
-    def hits(self, tokens: list[str]) -> Counter:
-        """(entry) -> occurrences in tokens."""
-        found: Counter = Counter()
+    def hits(self, tokens: list[str]) -> dict[_Entry, int]:
+        """entry -> occurrences in tokens."""
+        found: dict[_Entry, int] = {}
         counts = Counter(tokens)
-        words, phrases, prefixes = self.words, self.phrases, self.prefixes
-        bigrams: Counter | None = None
+        words, phrases = self.words, self.phrases
         for tok in counts.keys() & self.first_words:
             n = counts[tok]
             for entry in words.get(tok, ()):
-                found[entry] += n
-            if tok in phrases:
-                if bigrams is None:  # counted in C, once, only when a phrase may be present
-                    bigrams = Counter(zip(tokens, tokens[1:]))
-                for phrase, entry in phrases[tok]:
-                    c = _count_phrase(tokens, phrase, bigrams)
-                    if c:
-                        found[entry] += c
+                found[entry] = found.get(entry, 0) + n
+            for phrase, entry in phrases.get(tok, ()):
+                c = _count_phrase(tokens, phrase, counts)
+                if c:
+                    found[entry] = found.get(entry, 0) + c
         if self.prefix_lengths:
+            prefixes = self.prefixes
             for tok, n in counts.items():
                 for length in self.prefix_lengths:
                     if len(tok) > length:
                         for entry in prefixes.get(tok[:length], ()):
-                            found[entry] += n
+                            found[entry] = found.get(entry, 0) + n
         return found
 
 
-def _count_phrase(tokens: list[str], words: tuple[str, ...], bigrams: Counter) -> int:
-    first_pair = bigrams.get(words[:2], 0)
-    if not first_pair or len(words) == 2:
-        return first_pair
-    if any(not bigrams.get(pair) for pair in zip(words[1:], words[2:])):
+def _count_phrase(tokens: list[str], phrase: tuple[str, ...], counts: Counter) -> int:
+    """Occurrences of a phrase, found with list.index (a C loop) from its first word."""
+    first, rest = phrase[0], list(phrase[1:])
+    if any(w not in counts for w in rest):
         return 0
-    n = len(words)
-    first = words[0]
-    return sum(1 for i, tok in enumerate(tokens) if tok == first and tuple(tokens[i:i + n]) == words)
+    n, found, i = len(phrase), 0, -1
+    for _ in range(counts[first]):
+        i = tokens.index(first, i + 1)
+        if tokens[i + 1:i + n] == rest:
+            found += 1
+    return found
 
 
 class TopicTagger:
@@ -217,7 +217,7 @@ class TopicTagger:
         """topic -> (evidence sum, triggering terms by contribution)."""
         found = self.lexicon.hits(analysis.body_tokens)
         for entry, n in self.lexicon.hits(analysis.title_tokens).items():
-            found[entry] += n * TITLE_WEIGHT
+            found[entry] = found.get(entry, 0) + n * TITLE_WEIGHT
         contributions: dict[str, list[tuple[float, str]]] = {}
         for entry, n in found.items():
             contributions.setdefault(entry.topic, []).append((entry.weight * (1 + math.log(n)), entry.term))

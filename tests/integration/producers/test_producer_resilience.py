@@ -4,7 +4,9 @@ mid-cycle that loses nothing."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +19,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
+from prometheus_client import REGISTRY
+
 from producers.catalogue import parse_catalogue
+from producers.cli import register
 from producers.kafka_sink import KafkaSink
 from producers.scheduler import poll_once
 from producers.state import StateStore
@@ -89,8 +94,10 @@ def consume(bootstrap: str, topic: str, expected: int, rounds: int = 10) -> list
     return out
 
 
-def test_failure_policy_and_state_round_trip(settings, kafka_topics, server):
-    feeds = parse_catalogue(catalogue(server, ["ok", "gone", "busy", "flaky"]))
+def test_failure_policy_and_state_round_trip(settings, kafka_topics, server, tmp_path, monkeypatch, capsys):
+    text = catalogue(server, ["ok", "gone", "busy", "flaky"])
+    feeds = parse_catalogue(text)
+    gone_before = REGISTRY.get_sample_value("wirewatch_producer_fetches_total", {"outcome": "http_status"}) or 0
     urls = {f.url.split("/")[-1].split(".")[0]: f.url for f in feeds}
     sink = KafkaSink(settings)
     state = StateStore()
@@ -115,6 +122,21 @@ def test_failure_policy_and_state_round_trip(settings, kafka_topics, server):
     assert set(restored.feeds) == set(urls.values())
     assert restored.get(urls["gone"]).disabled and restored.get(urls["ok"]).seen == state.get(urls["ok"]).seen
     assert restored.get(urls["flaky"]).entries_seen == 3
+    assert REGISTRY.get_sample_value("wirewatch_producer_fetches_total", {"outcome": "http_status"}) >= gone_before + 5
+
+    # `wirewatch feeds status` reads the same state back from Kafka.
+    (tmp_path / "feeds.yaml").write_text(text)
+    monkeypatch.setenv("WIREWATCH_KAFKA_TOPIC_PREFIX", settings.kafka.topic_prefix)
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["feeds", "status", "--json", "--file", str(tmp_path / "feeds.yaml")])
+    capsys.readouterr()
+    assert args.func(args) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{\"url\"")]  # not log lines
+    rows = {row["url"]: row for row in map(json.loads, lines)}
+    assert rows[urls["gone"]]["health"] == "gone" and rows[urls["ok"]]["health"] == "ok"
+    assert rows[urls["busy"]]["last_error_class"] == "http_status" and rows[urls["busy"]]["consecutive_failures"] == 3
+    assert rows[urls["ok"]]["entries_seen"] == 3 and rows[urls["ok"]]["interval_s"] > 0
 
 
 def test_killed_producer_loses_nothing(settings, kafka_topics, kafka_bootstrap, server, tmp_path):

@@ -127,3 +127,12 @@ def test_field_applies_to_words_inside_its_group():
     parsed = parse("title:(maduro OR text:army)")
     inner = parsed.root.clauses[0][1]
     assert [c.field for _, c in inner.clauses] == ["title", "text"]
+
+
+@pytest.mark.parametrize(
+    "query,all_and",
+    [("a AND b", True), ("a && b AND c", True), ("a b", False), ("a OR b", False), ("a AND b OR c", False),
+     ("a NOT b", False), ("a AND NOT b", True), ("a", True)],
+)
+def test_groups_know_when_every_clause_is_required(query, all_and):
+    assert parse(query).root.all_and is all_and
