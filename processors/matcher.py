@@ -28,6 +28,14 @@ Only the default fields some document of the batch has are searched
 (``searched_fields``): the per-language copies of absent languages cannot
 match, and every field multiplies the query's cost.
 
+Before step 2, subscriptions that cannot match are dropped (``Preselector``,
+the percolator's trick): a query has "anchor" terms, one of which any
+matching document must hold in some searched field (from its syntax tree and
+each field's analyser via ``_analyze``, cached); the batch's terms come from
+``mtermvectors`` on the scratch copy. Only a necessary condition, so exact:
+a query without anchors (lone prefix, keyword field, OR with such a branch)
+stays a candidate. Tests compare matches with and without it.
+
 Subscriptions whose filters (language, source, topic, country) no article of
 the batch can satisfy are dropped in Python before step 2: the facts come from
 the same fields the filters read, so this is exact, and it is what makes
@@ -626,6 +634,7 @@ class Preselector:
         self.es = es
         self.index = index
         self._tokens: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._anchors: dict[tuple[str, tuple[str, ...]], Anchors | None] = {}
 
     async def candidates(self, subs: list[Subscription], fields: tuple[str, ...], doc_ids: list[str]) -> list[Subscription]:
         bare = tuple(_bare(f) for f in fields)
@@ -636,14 +645,20 @@ class Preselector:
         keep = []
         for sub in subs:
             tree = trees.get(sub.query)
-            if tree is None or has_anchor_in(_cached_anchors(sub.query, bare, tree, lookup), batch_terms):
+            if tree is None or has_anchor_in(self._anchors_of(sub.query, bare, tree, lookup), batch_terms):
                 keep.append(sub)
         return keep
 
+    def _anchors_of(self, query: str, fields: tuple[str, ...], tree, lookup) -> Anchors | None:
+        key = (query, fields)
+        if key not in self._anchors:
+            self._anchors[key] = anchors(tree, fields, lookup)
+        return self._anchors[key]
+
     async def _analyse(self, texts: set[str], fields: tuple[str, ...]) -> None:
-        if len(self._tokens) > MAX_TOKEN_CACHE:
+        if len(self._tokens) > MAX_TOKEN_CACHE:  # bounded: subscriptions come and go
             self._tokens.clear()
-            _cached_anchors.cache_clear()
+            self._anchors.clear()
         for field_name in fields:
             missing = sorted(t for t in texts if (field_name, t) not in self._tokens)
             for start in range(0, len(missing), MAX_ANALYZE_TEXTS):
@@ -664,21 +679,6 @@ class Preselector:
         return terms
 
 
-_ANCHOR_CACHE: dict[tuple[str, tuple[str, ...]], Anchors | None] = {}
-
-
-def _cached_anchors(query: str, fields: tuple[str, ...], tree, lookup) -> Anchors | None:
-    key = (query, fields)
-    if key not in _ANCHOR_CACHE:
-        if len(_ANCHOR_CACHE) > 200_000:
-            _ANCHOR_CACHE.clear()
-        _ANCHOR_CACHE[key] = anchors(tree, fields, lookup)
-    return _ANCHOR_CACHE[key]
-
-
-_cached_anchors.cache_clear = _ANCHOR_CACHE.clear  # type: ignore[attr-defined]
-
-
 # --- the matcher --------------------------------------------------------------------
 
 @dataclass
@@ -689,6 +689,7 @@ class BatchStats:
     searches: int = 0
     matches: int = 0
     index_s: float = 0.0
+    preselect_s: float = 0.0   # part of search_s
     search_s: float = 0.0
     highlight_s: float = 0.0   # highlights and building the alerts
     skipped_subscriptions: list[str] = field(default_factory=list)
@@ -773,8 +774,9 @@ class Matcher:
         try:
             fields = searched_fields(documents)
             if self.preselector is not None:
-                candidates = await self.preselector.candidates(candidates, fields, list(by_doc))
-                stats.preselected = len(candidates)
+                started = time.perf_counter()
+                candidates = await self._preselect(candidates, fields, list(by_doc))
+                stats.preselected, stats.preselect_s = len(candidates), time.perf_counter() - started
             pairs = await self._matched_pairs(candidates, list(by_doc), fields, stats) if candidates else {}
         finally:
             await self._forget(list(by_doc))
@@ -793,6 +795,14 @@ class Matcher:
         log.info("matcher.batch", articles=stats.articles, candidates=stats.candidates, preselected=stats.preselected,
                  searches=stats.searches, alerts=len(alerts), skipped=len(stats.skipped_subscriptions))
         return alerts
+
+    async def _preselect(self, subs: list[Subscription], fields: tuple[str, ...], doc_ids: list[str]) -> list[Subscription]:
+        """Pre-selection is an optimisation: when it fails, search them all."""
+        try:
+            return await self.preselector.candidates(subs, fields, doc_ids)
+        except ApiError as exc:
+            log.warning("matcher.preselection_failed", error=_reason(exc))
+            return subs
 
     async def _index(self, documents: dict[str, dict[str, Any]]) -> None:
         operations: list[dict[str, Any]] = []

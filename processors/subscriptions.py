@@ -151,13 +151,12 @@ class SubscriptionStore:
         sub = self.get(sub_id)
         if sub is None:
             return None
-        kept = [c for c in sub.channels if c.url != url]
-        if len(kept) == len(sub.channels):
+        updated = without_channel(sub, url)
+        if updated is None:
             return sub
-        updated = sub.model_copy(update={"channels": kept, "active": sub.active and bool(kept)})
         self._ready()
         self.es.index(index=self.indices.subscriptions, id=sub.id, document=to_document(updated), refresh=True)
-        log.warning("subscriptions.channel_disabled", subscription_id=sub_id, remaining=len(kept), active=updated.active)
+        log.warning("subscriptions.channel_disabled", subscription_id=sub_id, remaining=len(updated.channels), active=updated.active)
         return updated
 
     def get(self, sub_id: str) -> Subscription | None:
@@ -233,6 +232,31 @@ async def load_active_async(es_async, indices: Indices, limit: int = MAX_SUBSCRI
     return subs
 
 
+def without_channel(sub: Subscription, url: str) -> Subscription | None:
+    """The subscription minus the channel at ``url`` (deactivated when none is
+    left), or None when it has no such channel (pure)."""
+    kept = [c for c in sub.channels if c.url != url]
+    if len(kept) == len(sub.channels):
+        return None
+    return sub.model_copy(update={"channels": kept, "active": sub.active and bool(kept)})
+
+
+async def disable_channel_async(es_async, indices: Indices, sub_id: str, url: str) -> Subscription | None:
+    """``SubscriptionStore.disable_channel`` for the delivery agent (AsyncElasticsearch):
+    call it when ``DeliveryResult.disabled`` (410 Gone)."""
+    try:
+        hit = await es_async.get(index=indices.subscriptions, id=sub_id)
+    except NotFoundError:
+        return None
+    sub = from_hit(dict(hit))
+    updated = without_channel(sub, url) if sub is not None else None
+    if updated is None:
+        return sub
+    await es_async.index(index=indices.subscriptions, id=sub_id, document=to_document(updated), refresh=True)
+    log.warning("subscriptions.channel_disabled", subscription_id=sub_id, remaining=len(updated.channels), active=updated.active)
+    return updated
+
+
 class StaticSubscriptions:
     """A fixed list (tests, benchmarks)."""
 
@@ -289,6 +313,7 @@ __all__ = [
     "StaticSubscriptions",
     "SubscriptionInvalid",
     "SubscriptionStore",
+    "disable_channel_async",
     "ensure_index",
     "load_active_async",
 ]

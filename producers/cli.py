@@ -76,7 +76,7 @@ def register(subparsers) -> None:
     p.add_argument("--file", type=Path, default=None)
     p.add_argument("--instance", type=int, default=0, help="this instance's number, 0-based (scale-out)")
     p.add_argument("--instances", type=int, default=1, help="how many instances share the catalogue")
-    p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)")
+    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port (default: setting producer.metrics_port; 0: off)")
     p.set_defaults(func=cmd_produce)
 
 
@@ -140,7 +140,7 @@ async def _check(settings: Settings, url: str, as_json: bool) -> int:
         result = await fetcher.fetch(url)
     if not result.ok:
         return _fail(f"{url}: {result.error_class}: {result.error}")
-    parser = BoundedParser()
+    parser = BoundedParser.from_settings(load_settings().producer)
     try:
         parsed = await parser.parse(result.body, feed_url=result.final_url, fetched_at=datetime.now(timezone.utc),
                                     max_entries=settings.producer.max_entries_per_poll)
@@ -288,10 +288,11 @@ def cmd_produce(args) -> int:
         return _fail(str(exc))
     except ValueError as exc:
         return _fail(str(exc), EXIT_USAGE)
-    if args.metrics_port:
+    metrics_port = settings.producer.metrics_port if args.metrics_port is None else args.metrics_port
+    if metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(args.metrics_port, addr="127.0.0.1")
+        start_http_server(metrics_port, addr="127.0.0.1")
     return asyncio.run(_produce(settings, feeds, once=args.once))
 
 

@@ -75,6 +75,11 @@ class BoundedParser:
     a worker process, bounded in time (``timeout_s``) and memory. Raises
     FeedRefused when either bound is hit, as for any refused document."""
 
+    @classmethod
+    def from_settings(cls, producer_settings) -> "BoundedParser":
+        return cls(workers=producer_settings.parse_workers or DEFAULT_WORKERS,
+                   timeout_s=producer_settings.parse_timeout_s)
+
     def __init__(self, workers: int = DEFAULT_WORKERS, timeout_s: float = DEFAULT_PARSE_TIMEOUT_S, memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES):
         self.timeout_s = timeout_s
         self.memory_limit_bytes = memory_limit_bytes

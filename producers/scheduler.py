@@ -227,7 +227,7 @@ async def poll_once(settings: Settings, feeds: list[Feed], sink: KafkaSink, stat
     due = [f for f in feeds if f.enabled and not state.get(f.url).disabled] if force else due_feeds(feeds, state, now)
     stats = PollStats(feeds_due=len(due))
     own_parser = parser is None
-    parser = parser or BoundedParser()
+    parser = parser or BoundedParser.from_settings(settings.producer)
     try:
         async with Fetcher(settings.producer) as fetcher:
             await Poller(settings, sink, state, fetcher, parser).poll_feeds(due, stats)
@@ -243,7 +243,7 @@ async def poll_once(settings: Settings, feeds: list[Feed], sink: KafkaSink, stat
 async def run_forever(settings: Settings, feeds: list[Feed], sink: KafkaSink, stop_event: asyncio.Event, state: StateStore | None = None, on_cycle=None) -> StateStore:
     """Poll feeds as they fall due until ``stop_event`` is set; flush on the way out."""
     state = state if state is not None else StateStore()
-    parser = BoundedParser()
+    parser = BoundedParser.from_settings(settings.producer)
     kafka_wait = 0.0
     try:
         async with Fetcher(settings.producer) as fetcher:

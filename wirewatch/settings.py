@@ -126,6 +126,9 @@ class ProducerSettings(_Section):
     concurrency: int = Field(50, ge=1, le=2000, description="Most fetches in flight at once.")
     per_host_concurrency: int = Field(2, ge=1, le=100, description="Most fetches in flight to one host.")
     allow_hosts: list[str] = Field(default_factory=list, description="Hosts or CIDRs allowed although private or loopback (tests and the demo allow 127.0.0.1).")
+    parse_timeout_s: float = Field(10.0, gt=0, le=300, description="Deadline for parsing one feed document (in a child process).")
+    parse_workers: int = Field(0, ge=0, le=32, description="Feed-parsing child processes (0: one per core, at most 4).")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Port of the producer's Prometheus endpoint on 127.0.0.1 (0: off).")
 
 
 class ProcessorSettings(_Section):
@@ -155,7 +158,8 @@ class StackSettings(_Section):
     model_config = SettingsConfigDict(env_prefix="WIREWATCH_STACK_", extra="forbid")
     _section = "stack"
 
-    state_dir: Path = Field(Path(".wirewatch"), description="Data, logs, pid files and the jar cache of the local stack.")
+    state_dir: Path = Field(Path(".wirewatch"), description="Data, logs and pid files of the local stack.")
+    cache_dir: Path | None = Field(None, description="Where downloaded jars are kept (default: <state_dir>/cache).")
     kafka_port: int = Field(9092, ge=1, le=65535, description="Local Kafka broker port (the controller takes the next one).")
     es_port: int = Field(9200, ge=1, le=65535, description="Local Elasticsearch HTTP port (transport takes port + 100).")
     kafka_heap: str = Field("512m", description="Kafka JVM heap (-Xmx).")

@@ -16,8 +16,10 @@ import hashlib
 import os
 import shutil
 import signal
+import stat
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -60,10 +62,11 @@ class Layout:
     state: Path
     kafka_version: str
     es_version: str
+    cache_dir: Path | None = None
 
     @property
     def cache(self) -> Path:
-        return self.state / "cache"
+        return self.cache_dir or self.state / "cache"
 
     @property
     def kafka_libs(self) -> Path:
@@ -71,7 +74,19 @@ class Layout:
 
     @property
     def es_home(self) -> Path:
+        """The distribution the node runs from (a copy the unprivileged user can read, if needed)."""
+        home = self.cache / f"elasticsearch-{self.es_version}"
+        return home if not _needs_unprivileged_copy(home) else self.es_private_root / home.name
+
+    @property
+    def es_downloaded(self) -> Path:
         return self.cache / f"elasticsearch-{self.es_version}"
+
+    @property
+    def es_private_root(self) -> Path:
+        """Under /tmp, for when the node runs as `nobody` and cannot reach the state directory."""
+        digest = hashlib.sha256(str(self.state).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"wirewatch-es-{digest}"
 
     @property
     def kafka_dir(self) -> Path:
@@ -79,7 +94,8 @@ class Layout:
 
     @property
     def es_dir(self) -> Path:
-        return self.state / "elasticsearch"
+        wanted = self.state / "elasticsearch"
+        return wanted if not _needs_unprivileged_copy(self.state) else self.es_private_root / "node"
 
     def pid_file(self, service: str) -> Path:
         if service == "elasticsearch":
@@ -90,9 +106,26 @@ class Layout:
         return self.state / f"{service}.log"
 
 
+def _reachable_by_others(path: Path) -> bool:
+    """Can a user that owns nothing on the way (nobody) get to `path`?"""
+    for directory in [path, *path.parents]:
+        try:
+            mode = directory.stat().st_mode
+        except FileNotFoundError:
+            continue  # created later, by us, with the right owner
+        if not mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def _needs_unprivileged_copy(path: Path) -> bool:
+    return os.geteuid() == 0 and not _reachable_by_others(path.resolve())
+
+
 def layout_for(stack: StackSettings) -> Layout:
     versions = pinned_versions()
-    return Layout(stack.state_dir.resolve(), versions["kafka"], versions["elasticsearch"])
+    cache = stack.cache_dir.resolve() if stack.cache_dir else None
+    return Layout(stack.state_dir.resolve(), versions["kafka"], versions["elasticsearch"], cache)
 
 
 # ---------------------------------------------------------------- probes
@@ -226,7 +259,7 @@ def java_home_of(java: Path) -> Path:
 
 def fetched(layout: Layout) -> bool:
     return (layout.kafka_libs / f"kafka_2.13-{layout.kafka_version}.jar").is_file() and (
-        layout.es_home / "lib"
+        layout.es_downloaded / "lib"
     ).is_dir()
 
 
@@ -260,7 +293,7 @@ def fetch(stack: StackSettings, *, quiet: bool = False) -> Layout:
 
 def remove_other_versions(layout: Layout) -> None:
     """Old versions' jars go once the pinned ones are in: the cache must not grow with each bump."""
-    keep = {layout.kafka_libs.parent.name, layout.es_home.name}
+    keep = {layout.kafka_libs.parent.name, layout.es_downloaded.name}
     for path in layout.cache.glob("*-*"):
         if path.is_dir() and path.name.split("-")[0] in ("kafka", "elasticsearch") and path.name not in keep:
             shutil.rmtree(path, ignore_errors=True)
@@ -269,7 +302,7 @@ def remove_other_versions(layout: Layout) -> None:
 def install_es_plugin(layout: Layout, *, quiet: bool = False) -> None:
     """Build and unpack Wirewatch's analysis plugin into the ES distribution, if the project has one."""
     script = ES_PLUGIN_DIR / "install.sh"
-    marker = layout.es_home / ".wirewatch-analysis-installed"  # not in plugins/: ES reads every entry there
+    marker = layout.es_downloaded / ".wirewatch-analysis-installed"  # not in plugins/: ES reads every entry there
     if not script.is_file():
         return
     wanted = plugin_source_hash()
@@ -277,7 +310,7 @@ def install_es_plugin(layout: Layout, *, quiet: bool = False) -> None:
         return
     if not quiet:
         print("building Wirewatch's Elasticsearch analysis plugin...", flush=True)
-    result = subprocess.run(["bash", str(script), str(layout.es_home), layout.es_version],
+    result = subprocess.run(["bash", str(script), str(layout.es_downloaded), layout.es_version],
                             capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
@@ -390,7 +423,7 @@ def _kafka_java(stack: StackSettings, layout: Layout, java: Path, main: str, *ar
     ]
 
 
-def start_kafka(stack: StackSettings, layout: Layout, java: Path) -> int:
+def start_kafka(stack: StackSettings, layout: Layout, java: Path) -> subprocess.Popen:
     kdir = layout.kafka_dir
     (kdir / "data").mkdir(parents=True, exist_ok=True)
     props = kdir / "server.properties"
@@ -411,7 +444,7 @@ def start_kafka(stack: StackSettings, layout: Layout, java: Path) -> int:
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )
     layout.pid_file("kafka").write_text(str(proc.pid))
-    return proc.pid
+    return proc
 
 
 def _es_config(stack: StackSettings, layout: Layout) -> str:
@@ -441,7 +474,23 @@ def _chown_tree(path: Path, uid: int) -> None:
             os.chown(os.path.join(root, name), uid, uid)
 
 
-def start_es(stack: StackSettings, layout: Layout, java: Path) -> int:
+def _prepare_es_home(layout: Layout) -> None:
+    """Copy the distribution where `nobody` can read it, when the cache is out of its reach."""
+    home, source = layout.es_home, layout.es_downloaded
+    if home == source:
+        return
+    stamp = source / ".wirewatch-analysis-installed"
+    copied = home / ".wirewatch-analysis-installed"
+    if home.is_dir() and (not stamp.is_file() or (copied.is_file() and copied.read_text() == stamp.read_text())):
+        return
+    shutil.rmtree(home, ignore_errors=True)
+    home.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(home.parent, 0o755)
+    shutil.copytree(source, home, symlinks=True)
+
+
+def start_es(stack: StackSettings, layout: Layout, java: Path) -> subprocess.Popen:
+    _prepare_es_home(layout)
     edir = layout.es_dir
     conf = edir / "config"
     for sub in ("data", "logs", "tmp", "config"):
@@ -462,13 +511,14 @@ def start_es(stack: StackSettings, layout: Layout, java: Path) -> int:
     cmd = [str(layout.es_home / "bin" / "elasticsearch"), "-d", "-p", str(pid_file)]
     if os.geteuid() == 0:
         # Elasticsearch refuses to run as root; the node gets its own unprivileged user.
+        edir.parent.mkdir(parents=True, exist_ok=True)
         _chown_tree(edir, NOBODY_UID)
         env["HOME"] = str(edir)
         cmd = ["setpriv", f"--reuid={NOBODY_UID}", f"--regid={NOBODY_UID}", "--clear-groups", *cmd]
     log = open(layout.log_file("elasticsearch"), "ab")
     launcher = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)
-    return launcher.pid
+    return launcher
 
 
 def _wait(what: str, ready, deadline: float, failed) -> None:
@@ -495,6 +545,7 @@ def _check_ports(stack: StackSettings) -> None:
 def up(stack: StackSettings, *, quiet: bool = False) -> list[ServiceStatus]:
     """Start whatever is not running and wait until both answer. Idempotent."""
     layout = fetch(stack, quiet=quiet)
+    layout.state.mkdir(parents=True, exist_ok=True)
     java = find_java(stack)
     kafka, es = kafka_status(stack, layout), es_status(stack, layout)
     for status in (kafka, es):
@@ -512,11 +563,11 @@ def up(stack: StackSettings, *, quiet: bool = False) -> list[ServiceStatus]:
         if not quiet:
             print(f"starting Elasticsearch {layout.es_version} on {es.address} ...", flush=True)
     if kafka.state == "stopped":
-        kafka_pid = start_kafka(stack, layout, java)
+        kafka_proc = start_kafka(stack, layout, java)
         if not quiet:
             print(f"starting Kafka {layout.kafka_version} on {kafka.address} ...", flush=True)
         _wait("Kafka", lambda: kafka_answers(kafka.address, 3), deadline,
-              lambda: None if pid_alive(kafka_pid) else
+              lambda: None if kafka_proc.poll() is None else
               f"Kafka exited during start; last lines of {layout.log_file('kafka')}:\n{log_tail(layout.log_file('kafka'))}")
     if es_launcher is not None:
         _wait("Elasticsearch", lambda: es_answers(es.address, 3), deadline,
@@ -524,12 +575,10 @@ def up(stack: StackSettings, *, quiet: bool = False) -> list[ServiceStatus]:
     return [kafka_status(stack, layout), es_status(stack, layout)]
 
 
-def _es_start_problem(layout: Layout, launcher_pid: int) -> str | None:
-    try:
-        done, status = os.waitpid(launcher_pid, os.WNOHANG)
-    except ChildProcessError:
-        done, status = launcher_pid, 0
-    if done and os.waitstatus_to_exitcode(status) != 0:
+def _es_start_problem(layout: Layout, launcher: subprocess.Popen) -> str | None:
+    # The launcher (`elasticsearch -d`) exits 0 once the node runs, non-zero if it could not start.
+    code = launcher.poll()
+    if code is not None and code != 0:
         return (f"Elasticsearch exited during start; last lines of {layout.log_file('elasticsearch')}:\n"
                 f"{log_tail(layout.log_file('elasticsearch'))}")
     return None

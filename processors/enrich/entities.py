@@ -31,6 +31,7 @@ COMMON_ZIPF = 4.3          # a word at least this frequent is "common" (Zipf sca
 VERY_COMMON_ZIPF = 4.8     # a multi-word name of only such words is not a person
 CITY_COMMON_WORD_ZIPF = 4.0
 MAX_ACRONYM = 8
+DECISION_CACHE_SIZE = 100_000   # sequences ("The", "Mr Blair", "BBC") repeat across articles
 
 # Uppercase letters of Latin, Greek and Cyrillic: Python's re has no \p{Lu}.
 _UPPER = "".join(ch for ch in map(chr, range(0x41, 0x530)) if ch.isupper() and ch.isalpha())
@@ -92,6 +93,7 @@ class EntityExtractor:
         # as common words; Spanish function words come from the stopword list.
         self.common = {w: z for w, z in read_background("en").items() if z >= COMMON_ZIPF}
         self.stop = stopwords("en") | stopwords("es")
+        self._decided: dict[tuple[str, bool], tuple] = {}
 
     # ------------------------------------------------------------ public
 
@@ -145,26 +147,38 @@ class EntityExtractor:
 
     def _interpret(self, raw: str, sentence_start: bool, acronyms: dict[str, str]) -> tuple | None:
         """(display name, folded key, type, country, titled) of one sequence, or None."""
-        words = raw.rstrip(".").split()
+        base = self._decided.get((raw, sentence_start))
+        if base is None:
+            if len(self._decided) >= DECISION_CACHE_SIZE:
+                self._decided.clear()
+            base = self._decided[(raw, sentence_start)] = self._decide(raw, sentence_start)
+        name, words, titled, etype, country = base
+        if acronyms and name and (name in acronyms or name in acronyms.values()):
+            if name in acronyms:  # "GNB" alone: a mention of its expansion
+                name = acronyms[name]
+                words = name.split()
+                etype, country = self._classify(words, titled)
+            acronym = next((a for a, n in acronyms.items() if n == name), None)
+            if etype is not None and acronym:
+                etype = "organization" if etype in ("other", "person") else etype
+                return f"{name} ({acronym})", tuple(fold_word(w) for w in words), etype, country, titled
+        if etype is None:
+            return None
+        return name, tuple(fold_word(w) for w in words), etype, country, titled
+
+    def _decide(self, raw: str, sentence_start: bool) -> tuple:
+        """What a sequence is, independent of the article: cached across articles."""
+        words = raw.split()
         words, titled = self._strip_leading(words, sentence_start)
         while words and fold_word(words[-1]) in _PARTICLE_WORDS:
             words.pop()
         if not words:
-            return None
+            return "", [], titled, None, None
         name = " ".join(words)
-        if name in acronyms:  # "GNB" alone: a mention of its expansion
-            name = acronyms[name]
-            words = name.split()
         etype, country = self._classify(words, titled)
-        if etype is None:
-            return None
         if etype == "place" and name.isupper() and len(name) > 3:
             name = name.title()  # a "CARACAS -" dateline
-        acronym = next((a for a, n in acronyms.items() if n == name), None)
-        if acronym:
-            etype = "organization" if etype in ("other", "person") else etype
-            name = f"{name} ({acronym})"
-        return name, tuple(fold_word(w) for w in words), etype, country, titled
+        return name, words, titled, etype, country
 
     @staticmethod
     def _count(found: dict, start: int, name: str, key: tuple[str, ...], etype: str, country: str | None, titled: bool) -> None:
@@ -278,10 +292,16 @@ def _acronym_fits(acronym: str, name: str) -> bool:
 def _merge_partial_names(found: dict[tuple[str, ...], _Found]) -> None:
     """"López" / "Flores Ortiz" / "Nicolás Maduro Moros" count for one full name."""
     people = sorted((f for f in found.values() if f.type == "person" and len(f.key) > 1), key=lambda f: f.first)
+    if not people:
+        return
+    by_word: dict[str, list[_Found]] = {}
+    for person in people:
+        for word in set(person.key):
+            by_word.setdefault(word, []).append(person)
     for short in sorted(found.values(), key=lambda f: len(f.key)):
-        if short.count == 0 or short.type not in ("person", "other"):
+        if short.count == 0 or short.type not in ("person", "other") or short.key[0] not in by_word:
             continue
-        longer = [p for p in people if p is not short and p.count > 0 and len(p.key) > len(short.key)
+        longer = [p for p in by_word[short.key[0]] if p is not short and p.count > 0 and len(p.key) > len(short.key)
                   and _contains(p.key, short.key)]
         if not longer:
             continue

@@ -19,11 +19,12 @@ for its longest form ("Leopoldo López").
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import MutableMapping
 from typing import Iterable
 
 from processors.enrich.data import read_background, stopwords
-from processors.enrich.text import Analysis, fold_tokens, words
+from processors.enrich.text import BREAK, Analysis, fold_tokens, words
 from wirewatch.schema import Keyword
 
 TOP_N = 10
@@ -108,6 +109,7 @@ class KeywordExtractor:
         self._english_background = read_background("en")
         self._common_words: dict[str, frozenset[str]] = {}
         self._bg_cache: dict[int, dict[str, float]] = {}
+        self._name_keys: dict[str, str | tuple[str, ...] | None] = {}
 
     def _stop(self, language: str | None) -> frozenset[str]:
         if language and language != "en":
@@ -166,10 +168,9 @@ class KeywordExtractor:
             _fold_partial_names(cands)
         else:
             for name, count in names:
-                folded = fold_tokens(words(name))
-                if not folded or count <= 0:
+                key = self._name_key(name)
+                if key is None or count <= 0:
                     continue
-                key = folded[0] if len(folded) == 1 else tuple(folded)
                 cand = cands.get(key)
                 if cand is None:
                     cands[key] = [count, name, True]
@@ -178,30 +179,50 @@ class KeywordExtractor:
                     cand[CAPITALISED] = True
         return self._rank(cands, background)
 
-    def _rank(self, cands: dict, background: dict[str, float]) -> list[Keyword]:
+    def _name_key(self, name: str) -> str | tuple[str, ...] | None:
+        """Folded key of an entity name, cached: names repeat from article to article."""
+        key = self._name_keys.get(name, False)
+        if key is False:
+            folded = fold_tokens(words(name))
+            key = None if not folded else folded[0] if len(folded) == 1 else tuple(folded)
+            if len(self._name_keys) >= BACKGROUND_CACHE_SIZE:
+                self._name_keys.clear()
+            self._name_keys[name] = key
+        return key
+
+    def _specificities(self, cands: dict, background: dict[str, float]) -> dict[str, float]:
+        """Specificity of every word of the candidates, in one pass."""
+        needed: set[str] = set()
+        for key in cands:
+            if isinstance(key, str):
+                needed.add(key)
+            else:
+                needed.update(key)
+        cache = self._bg_cache.get(id(background))
+        if cache is None or len(cache) > BACKGROUND_CACHE_SIZE:
+            cache = self._bg_cache[id(background)] = {}
+        bg = {w: cache[w] if w in cache else self.background_specificity(w, background) for w in needed}
         n_docs = self.df.n_docs
-        corpus = (n_docs, math.log(n_docs + 1)) if n_docs >= MIN_DOCS_FOR_CORPUS else None
-        spec_cache: dict[str, float] = {}
+        if n_docs < MIN_DOCS_FOR_CORPUS:
+            return bg
+        store_get, log, log_n = self.df.store.get, math.log, math.log(n_docs + 1)
+        return {w: 0.5 * b + 0.5 * log((n_docs + 1) / (store_get(w, 0) + 1)) / log_n for w, b in bg.items()}
+
+    def _rank(self, cands: dict, background: dict[str, float]) -> list[Keyword]:
+        spec = self._specificities(cands, background)
         scored = []
+        log = math.log
         for key, (count, surface, cap) in cands.items():
             if count <= 0:
                 continue
             if isinstance(key, str):
-                spec = spec_cache.get(key)
-                if spec is None:
-                    spec = spec_cache[key] = self.word_specificity(key, background, corpus)
-                score = (1 + math.log(count)) * spec
+                score = (1 + log(count)) * spec[key]
             else:
-                total = 0.0
-                for w in key:
-                    spec = spec_cache.get(w)
-                    if spec is None:
-                        spec = spec_cache[w] = self.word_specificity(w, background, corpus)
-                    total += spec
+                total = sum([spec[w] for w in key])
                 # A phrase seen once is often just adjacent words: only repeated or
                 # capitalised phrases earn the full multi-word bonus.
                 bonus = MULTIWORD_BONUS if count > 1 or cap else MULTIWORD_BONUS / 3
-                score = (1 + math.log(count)) * (total / len(key)) * (1 + bonus * (len(key) - 1))
+                score = (1 + log(count)) * (total / len(key)) * (1 + bonus * (len(key) - 1))
             if cap:
                 score *= NAME_BONUS
             scored.append((score, surface, cap))
@@ -231,34 +252,31 @@ def _with_name_quota(scored: list[tuple[float, str, bool]], top_n: int) -> list[
     return top
 
 
+_RUN_RE = re.compile(r"C+|c+")
+
+
 def collect(cands: dict, surfaces: list[str], folded: list[str], stop: frozenset[str],
             skip_capitalised: bool, weight: int, common: frozenset[str] = frozenset()) -> None:
     """Add the runs of content words of one token stream to `cands`.
 
     A run is cut at stopwords, numbers, 1-letter words, punctuation breaks
-    and where capitalisation changes. Written with comprehensions, slices
-    and no inner calls: this loop sees every word of every article.
+    and where capitalisation changes. Each word becomes one letter of a class
+    string (' ' boundary, 'c' lowercase, 'C' capitalised) and a regex finds
+    the runs, so the Python code runs per run, not per word. A common word
+    capitalised because it starts a sentence ("Political prisoners are...")
+    counts as lowercase.
     """
-    content = [w not in stop and len(w) > 1 and w.isalpha() for w in folded]
-    caps = [c and s[:1].isupper() for s, c in zip(surfaces, content)]
-    # A common word capitalised because it starts a sentence ("Political
-    # prisoners are...") is an ordinary word, not the start of a name.
-    for i, cap in enumerate(caps):
-        if cap and (i == 0 or not folded[i - 1]) and folded[i] in common:
-            caps[i] = False
-    n = len(folded)
-    i = 0
-    while i < n:
-        if not content[i]:
-            i += 1
-            continue
-        cap = caps[i]
-        j = i + 1
-        while j < n and content[j] and caps[j] == cap:
-            j += 1
+    previous = [BREAK] + folded[:-1]
+    classes = "".join([
+        " " if (w in stop or len(w) < 2 or not w.isalpha())
+        else ("C" if s[:1].isupper() and (p or w not in common) else "c")
+        for s, w, p in zip(surfaces, folded, previous)
+    ])
+    for run in _RUN_RE.finditer(classes):
+        cap = run.group(0)[0] == "C"
         if cap and skip_capitalised:
-            i = j
             continue
+        i, j = run.span()
         limit = MAX_PHRASE_WORDS if cap else MAX_LOWERCASE_PHRASE_WORDS
         if j - i <= limit:
             pieces: Iterable[tuple[int, int]] = ((i, j),)
@@ -270,8 +288,7 @@ def collect(cands: dict, surfaces: list[str], folded: list[str], stop: frozenset
             if cand is None:
                 cands[key] = [weight, " ".join(surfaces[a:b]) if b - a > 1 else surfaces[a], cap]
             else:
-                cand[0] += weight
-        i = j
+                cand[COUNT] += weight
 
 
 def _fold_partial_names(cands: dict) -> None:

@@ -164,7 +164,13 @@ class LanguageDetector:
         self._low_accuracy = lingua_low_accuracy
         self._detectors: dict[str, object] = {}
 
-    def _lingua(self, script: str):
+    def preload(self) -> None:
+        """Build every lingua detector and load its models now (at worker start-up),
+        so that the first article of a new script does not stall the stream."""
+        for script in _SCRIPT_CANDIDATES:
+            self._lingua(script, preload=True)
+
+    def _lingua(self, script: str, preload: bool = False):
         if script not in self._detectors:
             from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
@@ -176,6 +182,8 @@ class LanguageDetector:
             builder = LanguageDetectorBuilder.from_languages(*languages)
             if self._low_accuracy:
                 builder = builder.with_low_accuracy_mode()
+            if preload:
+                builder = builder.with_preloaded_language_models()
             self._detectors[script] = builder.build()
         return self._detectors[script]
 

@@ -44,6 +44,7 @@ Updates
 
 from __future__ import annotations
 
+import operator
 import time
 import zlib
 from collections import OrderedDict
@@ -55,7 +56,7 @@ from processors.enrich.text import Analysis
 SHINGLE_WORDS = 4
 NUM_HASHES = 64            # power of two: bins are taken from the low bits
 BANDS = 32                 # 2 rows a band: a copy sharing 30% of its shingles is a candidate 95% of the time
-ROWS = NUM_HASHES // BANDS
+ROWS = NUM_HASHES // BANDS   # band_keys() is written out for ROWS == 2
 MIN_SHINGLES = 3           # shorter bodies only match exact copies
 DEFAULT_THRESHOLD = 0.5
 CONTAINMENT_THRESHOLD = 0.8   # a trimmed copy: most of the smaller text is in the larger
@@ -84,14 +85,13 @@ def _word_hash(word: str) -> int:
 class Signature:
     values: tuple[int, ...]          # NUM_HASHES minimums, or () for texts too short
     min_hash: int                    # smallest shingle hash: the seed of a new story's id
-    exact: str                       # hash of the folded words, for texts too short to shingle
+    exact: str                       # hash of the folded words, only for texts too short to shingle
     size: int = 0                    # distinct shingles
 
     def similarity(self, other: "Signature") -> float:
         if not self.values or not other.values:
             return 1.0 if self.exact == other.exact else 0.0
-        same = sum(1 for a, b in zip(self.values, other.values) if a == b)
-        return same / NUM_HASHES
+        return sum(map(operator.eq, self.values, other.values)) / NUM_HASHES
 
     def containment(self, other: "Signature", jaccard: float | None = None) -> float:
         """Estimated share of the smaller text's shingles found in the larger one."""
@@ -111,13 +111,12 @@ class Signature:
         c = self.containment(other, j)
         return c * threshold if c >= CONTAINMENT_THRESHOLD else 0.0
 
-    def band_keys(self) -> list[str]:
+    def band_keys(self) -> list[int]:
+        """One int per LSH band (band number mixed in); str() them for a table with text keys."""
         if not self.values:
-            return [f"x{self.exact}"]
-        return [
-            f"{band:02d}{hash(self.values[band * ROWS:(band + 1) * ROWS]) & _MASK:016x}"
-            for band in range(BANDS)
-        ]
+            return [int(self.exact, 16)]
+        v = self.values
+        return [hash((band, v[band * ROWS], v[band * ROWS + 1])) & _MASK for band in range(BANDS)]
 
     def story_id(self) -> str:
         return f"st-{self.min_hash:016x}" if self.values else f"st-x{self.exact[:16]}"
@@ -127,8 +126,8 @@ def signature_of_words(words: list[str]) -> Signature:
     """Signature of folded words (breaks and empty strings ignored)."""
     cache = _word_hashes
     ids = [cache[w] if w in cache else _word_hash(w) for w in words[:MAX_SIGNATURE_WORDS * 2] if w][:MAX_SIGNATURE_WORDS]
-    exact = f"{zlib.crc32(' '.join(w for w in words if w).encode('utf-8', 'surrogatepass')):08x}{len(ids):08x}"
     if len(ids) < SHINGLE_WORDS + MIN_SHINGLES - 1:
+        exact = f"{zlib.crc32(' '.join(w for w in words if w).encode('utf-8', 'surrogatepass')):08x}{len(ids):08x}"
         return Signature((), 0, exact)
     hashes = {hash(s) & _MASK for s in zip(ids, ids[1:], ids[2:], ids[3:])}
     bins = [_EMPTY] * NUM_HASHES
@@ -138,7 +137,7 @@ def signature_of_words(words: list[str]) -> Signature:
         v = h >> _BIN_BITS
         if v < bins[b]:
             bins[b] = v
-    return Signature(_densify(bins), min(hashes), exact, len(hashes))
+    return Signature(_densify(bins), min(hashes), "", len(hashes))
 
 
 def _densify(bins: list[int]) -> tuple[int, ...]:
@@ -175,7 +174,7 @@ class _Story:
     story_id: str
     signature: Signature
     first_article: str
-    band_keys: list[str]
+    band_keys: list[int]
     sources: set[str] = field(default_factory=set)
     source_count: int = 0
     last_seen: float = 0.0
@@ -184,19 +183,23 @@ class _Story:
 class StoryIndex:
     """Bounded in-memory index of recent stories (LRU and age bound).
 
-    `bands` may be any mutable mapping (band key -> story id), e.g. a
+    Memory: about 6 KB per story (its signature and 32 band entries), so the
+    default 30,000 stories take ~190 MB; article ids are remembered for 4x as
+    many articles (for re-deliveries).
+
+    `bands` may be any mutable mapping (int band key -> story id), e.g. a
     changelogged table, so that the index can be rebuilt after a restart.
     """
 
-    def __init__(self, max_stories: int = 50_000, max_age_s: float = 3 * 86400,
-                 threshold: float = DEFAULT_THRESHOLD, bands: MutableMapping[str, str] | None = None,
+    def __init__(self, max_stories: int = 30_000, max_age_s: float = 3 * 86400,
+                 threshold: float = DEFAULT_THRESHOLD, bands: MutableMapping[int, str] | None = None,
                  clock=time.time):
         self.max_stories = max_stories
         self.max_articles = max_stories * 4
         self.max_age_s = max_age_s
         self.threshold = threshold
         self.clock = clock
-        self.bands: MutableMapping[str, str] = bands if bands is not None else {}
+        self.bands: MutableMapping[int, str] = bands if bands is not None else {}
         self.stories: OrderedDict[str, _Story] = OrderedDict()
         self.articles: OrderedDict[str, str] = OrderedDict()
 
@@ -217,10 +220,11 @@ class StoryIndex:
         if article_id in self.articles:
             return self._update(article_id)
         self._expire(now)
-        story = self._best_match(sig)
+        keys = sig.band_keys()
+        story = self._best_match(sig, keys)
         first = story is None
         if story is None:
-            story = self._new_story(sig, article_id)
+            story = self._new_story(sig, keys, article_id)
         if source not in story.sources:
             story.source_count += 1
             if len(story.sources) < MAX_SOURCES_TRACKED:
@@ -240,11 +244,12 @@ class StoryIndex:
             return Assignment(story_id, True, 1)
         return Assignment(story_id, story.first_article == article_id, max(1, story.source_count))
 
-    def _best_match(self, sig: Signature) -> _Story | None:
+    def _best_match(self, sig: Signature, keys: list[int]) -> _Story | None:
         best, best_sim = None, 0.0
-        for key in sig.band_keys():
-            story_id = self.bands.get(key)
-            story = self.stories.get(story_id) if story_id else None
+        candidates = {self.bands.get(key) for key in keys}
+        candidates.discard(None)
+        for story_id in candidates:
+            story = self.stories.get(story_id)
             if story is None:
                 continue
             sim = sig.same_story(story.signature, self.threshold)
@@ -252,11 +257,10 @@ class StoryIndex:
                 best, best_sim = story, sim
         return best
 
-    def _new_story(self, sig: Signature, article_id: str) -> _Story:
+    def _new_story(self, sig: Signature, keys: list[int], article_id: str) -> _Story:
         story_id = sig.story_id()
         if story_id in self.stories:  # same seed, not similar enough: keep ids distinct
             story_id = f"{story_id}-{zlib.crc32(article_id.encode()):08x}"
-        keys = sig.band_keys()
         story = _Story(story_id, sig, article_id, keys)
         self.stories[story_id] = story
         for key in keys:

@@ -144,5 +144,63 @@ def test_matches_equal_search_results(run_async, es, indices, settings, make_art
         searched.update((sub.id, hit["_id"]) for hit in hits)
 
     assert len(searched) > 20, "the generated data should produce a fair number of matches"
-    print(f"{len(matched)} matches")
     assert matched == searched
+
+
+TRICKY_QUERIES = [
+    "soldier", "soldiers", "SOLDADOS", "soldado", "nicolas", "Nicolás", "nicolás AND maduro",
+    "the", "the AND maduro", "the OR zzzabsent", '"the army"', '"armed forces"~2', '"forces armed"~3',
+    "al-qaeda", "qaeda", "zzzabsent", "zzzabsent OR maduro", "zzzabsent AND maduro", "maduro AND NOT zzzabsent",
+    "NOT maduro AND video", "maduro NOT video", "title:sergeant", "text:sergeant", "title:(zzzabsent OR video)",
+    "sold*", "zzz*", "entity:\"nicolás maduro\"", "topic:politics", "lang:es", "source:news.example.org",
+    "(zzzabsent OR armed) AND (forces OR zzzother)", "+maduro -zzzabsent", "running", "ran", "crackdowns", "crackdown",
+    "U.S.", "don't", "l'armée", "armée", "fuerzas armadas", '"fuerzas armadas"', "Venezuela's", "venezuela",
+]
+
+
+def test_preselection_never_drops_a_match(run_async, es, indices, settings, make_article, sample_like_article):
+    articles = [
+        sample_like_article,
+        make_article("https://es.example.org/1", "Las Fuerzas Armadas y los soldados", "Los soldados de Venezuela's army: U.S. don't. L'armée.", language="es"),
+        make_article("https://fr.example.org/1", "L'armée française", "Les soldats de l'armée et al-Qaeda; running crackdowns.", language="fr"),
+    ]
+    subs = [_sub(f"q{i}", q) for i, q in enumerate(TRICKY_QUERIES)]
+
+    async def both(aes):
+        with_anchors = await Matcher.from_settings(aes, settings, StaticSubscriptions(subs)).match(articles)
+        without = await Matcher.from_settings(aes, settings, StaticSubscriptions(subs), preselect=False).match(articles)
+        return with_anchors, without
+
+    with_anchors, without = run_async(both)
+    got = {(a.subscription_id, a.article_id) for a in with_anchors}
+    assert len(without) >= 15, "the tricky queries should match something"
+    assert got == {(a.subscription_id, a.article_id) for a in without}
+
+
+def test_preselection_skips_subscriptions_whose_words_are_absent(run_async, indices, settings, sample_like_article):
+    subs = [_sub("absent", "zzzabsent AND maduro"), _sub("present", "maduro"), _sub("prefix", "zzz*")]
+
+    async def go(aes):
+        matcher = Matcher.from_settings(aes, settings, StaticSubscriptions(subs))
+        alerts = await matcher.match([sample_like_article])
+        return alerts, matcher.last_stats
+
+    alerts, stats = run_async(go)
+    assert [a.subscription_id for a in alerts] == ["present"]
+    assert stats.candidates == 3 and stats.preselected == 2  # the prefix one cannot be ruled out
+
+
+def test_analyze_answers_split_back_per_text(run_async, indices, settings):
+    from processors.matcher import tokens_by_text
+
+    texts = ["soldiers", "the", "Nicolás", "al-qaeda", "🙂 emoji word", "Venezuela's", "fuerzas armadas"]
+
+    async def go(aes):
+        matcher = Matcher.from_settings(aes, settings, StaticSubscriptions([]))
+        await matcher.ensure_scratch()
+        together = await aes.indices.analyze(index=indices.scratch, field="text", text=texts)
+        alone = {t: tuple(x["token"] for x in (await aes.indices.analyze(index=indices.scratch, field="text", text=t))["tokens"]) for t in texts}
+        return tokens_by_text(texts, together["tokens"]), alone
+
+    split, alone = run_async(go)
+    assert split == alone

@@ -116,6 +116,28 @@ def test_gone_disables_without_retry(settings, es, indices):
     store.put(Subscription(id="sub-1", name="s", query="maduro", channels=[channel]), validate_on_server=False)
     updated = store.disable_channel("sub-1", channel.url)
     assert updated.channels == [] and updated.active is False
+    assert store.get("sub-1").active is False
+
+
+def test_gone_disables_through_the_async_helper(settings, es, indices):
+    from processors.es.client import make_async_client
+    from processors.subscriptions import disable_channel_async
+
+    other = ChannelSpec(type="slack", url="https://hooks.example.org/x")
+    store = SubscriptionStore(es, indices)
+    gone = _channel("http://127.0.0.1:9/hook")
+    store.put(Subscription(id="sub-2", name="s", query="maduro", channels=[gone, other]), validate_on_server=False)
+
+    async def go():
+        client = make_async_client(settings.es)
+        try:
+            return await disable_channel_async(client, indices, "sub-2", gone.url)
+        finally:
+            await client.close()
+
+    updated = asyncio.run(go())
+    assert updated.channels == [other] and updated.active is True
+    assert store.get("sub-2").channels == [other]
 
 
 def test_retry_after_is_honoured(settings):

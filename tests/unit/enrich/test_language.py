@@ -71,3 +71,10 @@ def test_accuracy_on_the_multilingual_corpus(detector):
     right = sum(detector.detect(Analysis.of(i["title"], i["text"])).language == i["lang"] for i in items)
     # Labels are per feed: 7 items of one "de" feed are Swedish. 0.97 measured.
     assert right / len(items) >= 0.95
+
+
+def test_preload_builds_every_detector_up_front():
+    detector = LanguageDetector()
+    detector.preload()
+    assert set(detector._detectors) == {"arabic", "cyrillic", "devanagari", "latin"}
+    assert detector.detect(Analysis.of("", SNIPPETS["nl"])).language == "nl"
