@@ -7,7 +7,7 @@ fielded terms, and language/topic filters on a share of them. Then it runs the
 Matcher over the articles in batches against the local Elasticsearch and
 prints articles/s, batch latency percentiles, searches and alerts.
 
-    wirewatch bench alerts [--subscriptions 10000] [--articles 1000] [--batch 200] [--chunk 500]
+    wirewatch bench alerts [--subscriptions 10000] [--articles 1000] [--batch 500] [--chunk 500]
                            [--hit-share 0.2] [--no-preselect]
 """
 
@@ -131,7 +131,8 @@ async def run(args) -> int:
                            "highlights+alerts": matcher.last_stats.highlight_s})
         elapsed = time.perf_counter() - started
     finally:
-        await client.options(ignore_status=404).indices.delete(index=indices.scratch)
+        if matcher.scratch_index:
+            await client.options(ignore_status=404).indices.delete(index=matcher.scratch_index)
         await client.close()
     batches = len(latencies)
     print(f"matched {len(articles)} articles in {elapsed:.2f} s: {len(articles) / elapsed:.0f} articles/s")
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wirewatch bench alerts", description=__doc__.splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=10_000)
     parser.add_argument("--articles", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=200, help="articles per match() call")
+    parser.add_argument("--batch", type=int, default=500, help="articles per match() call (the agent takes es.bulk_size = 500)")
     parser.add_argument("--chunk", type=int, default=500, help="subscriptions per search")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--hit-share", type=float, default=0.2,

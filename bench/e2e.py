@@ -57,13 +57,26 @@ def make_articles(n: int, rng: random.Random, pool: list[str]) -> list[Article]:
     return articles
 
 
+def _words(paragraph: str) -> list[str]:
+    return [w for w in (t.strip(".,;:\"'()").lower() for t in paragraph.split()) if len(w) > 5 and w.isalpha()]
+
+
 def make_queries(n: int, rng: random.Random, pool: list[str]) -> list[str]:
-    words = sorted({w.strip(".,;:\"'()").lower() for p in pool for w in p.split()
-                    if len(w) > 5 and w.isalpha()})
+    """Selective queries, as real subscriptions are: terms from two different
+    paragraphs, so that a query matches a few articles in a thousand."""
+    usable = [p for p in pool if len(_words(p)) >= 3]
     queries = []
     for _ in range(n):
-        a, b, c = rng.sample(words, 3)
-        queries.append(rng.choice([f"{a} AND {b}", f"{a} OR {b}", f"{a} AND ({b} OR {c})", f'"{a}"']))
+        first, second = (_words(p) for p in rng.sample(usable, 2))
+        a, b = rng.choice(first), rng.choice(second)
+        shape = rng.random()
+        if shape < 0.7:
+            queries.append(f"{a} AND {b}")
+        elif shape < 0.9:
+            i = rng.randrange(len(first) - 1)
+            queries.append(f'"{first[i]} {first[i + 1]}" AND {b}')
+        else:
+            queries.append(f"{a} AND ({b} OR {rng.choice(second)})")
     return queries
 
 

@@ -64,9 +64,10 @@ def to_article(i: int, title: str, body: str):
 
 def run(count: int, size: int, seed: int) -> dict:
     from processors.enrich.pipeline import Enricher, StepTimes
-    from processors.enrich.story import StoryIndex, signature
+    from processors.enrich.story import StoryIndex
 
     enricher = Enricher()
+    enricher.language.preload()  # as the worker does at start-up: lingua models load once, not mid-run
     index = StoryIndex()
     articles = [to_article(i, t, b) for i, (t, b) in enumerate(load_articles(count, size, seed))]
     for article in articles[:50]:  # warm-up: lazy lingua models, caches

@@ -8,7 +8,7 @@ Central) has no percolator module. So we turn the problem around and let the
 same query engine, analysers and mapping do the matching:
 
 1. the batch of articles is bulk-indexed into a small scratch index
-   (``indices.scratch``, same mapping as the articles) under ids unique to this
+   (``<indices.scratch>-<mapping hash>``, same mapping as the articles) under ids unique to this
    batch, and refreshed;
 2. per chunk of ``chunk_size`` subscriptions, ONE search whose ``bool.should``
    holds one named clause per subscription,
@@ -53,7 +53,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import hashlib
 import html
+import json
 import re
 import time
 import unicodedata
@@ -75,6 +77,7 @@ from wirewatch.schema import Alert, Article, Subscription, alert_id, utcnow
 log = structlog.get_logger(__name__)
 
 CHUNK_SIZE = 500          # subscriptions per search
+MIN_CHUNK_SIZE = 25
 MAX_BATCH = 1000          # articles per scratch round (also the search size)
 CONCURRENT_SEARCHES = 2   # the node has few search threads; more only queues
 MAX_HIGHLIGHTS = 5
@@ -133,7 +136,7 @@ def scratch_index_body(indices: Indices, analyzers_available: bool) -> dict[str,
     index_settings = settings.setdefault("index", {})
     index_settings.pop("auto_expand_replicas", None)
     index_settings.update({"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"})
-    return {"settings": settings, "mappings": mappings}
+    return {"settings": settings, "mappings": with_term_vectors(mappings)}
 
 
 def scratch_body_from(template: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +146,19 @@ def scratch_body_from(template: dict[str, Any]) -> dict[str, Any]:
     for key in ("auto_expand_replicas", "routing", "lifecycle", "uuid", "creation_date", "provided_name", "version"):
         index_settings.pop(key, None)
     index_settings.update({"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"})
-    return {"settings": settings, "mappings": copy.deepcopy(template["mappings"])}
+    return {"settings": settings, "mappings": with_term_vectors(copy.deepcopy(template["mappings"]))}
+
+
+def with_term_vectors(mappings: dict[str, Any]) -> dict[str, Any]:
+    """Store term vectors of the searched text fields in the scratch index:
+    the pre-selection reads them back instead of having every document
+    re-analysed by ``mtermvectors``. Term vectors change no match."""
+    properties = mappings.get("properties", {})
+    for name in {_bare(f) for f in DEFAULT_FIELDS}:
+        spec = properties.get(name)
+        if isinstance(spec, dict) and spec.get("type") == "text" and spec.get("index", True):
+            spec["term_vector"] = "yes"
+    return mappings
 
 
 def _deep_merge(into: dict[str, Any], other: dict[str, Any]) -> None:
@@ -401,6 +416,7 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
+@functools.lru_cache(maxsize=200_000)
 def stem_key(word: str) -> str:
     """A crude common root: 'soldiers', 'soldier' -> 'soldier'. Only for
     highlighting; matching is Elasticsearch's."""
@@ -447,30 +463,31 @@ def _collect_terms(group, keys: set[str], prefixes: list[str]) -> None:
 
 @dataclass
 class TokenIndex:
-    """One field's tokens (start, end, folded), where each folded form occurs,
-    and the folded forms of each stem key."""
+    """One field's tokens (start, end, folded) and where each folded form occurs."""
     tokens: list[tuple[int, int, str]]
     by_folded: dict[str, list[int]]
-    by_key: dict[str, list[str]]
 
     @classmethod
     def of(cls, text: str) -> "TokenIndex":
-        tokens = [(m.start(), m.end(), fold(m.group())) for m in _TOKEN.finditer(text)]
+        if text.isascii():  # the common case: one lower() keeps every offset
+            tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text.lower())]
+        else:
+            tokens = [(m.start(), m.end(), fold(m.group())) for m in _TOKEN.finditer(text)]
         by_folded: dict[str, list[int]] = {}
         for i, (_, _, folded) in enumerate(tokens):
             by_folded.setdefault(folded, []).append(i)
-        by_key: dict[str, list[str]] = {}
-        for folded in by_folded:
-            by_key.setdefault(stem_key(folded), []).append(folded)
-        return cls(tokens, by_folded, by_key)
+        return cls(tokens, by_folded)
 
     def hits(self, terms: HighlightTerms) -> list[tuple[int, int, str]]:
-        """Tokens matching the terms, in text order: cost grows with the number
-        of terms and distinct words, not with the text length."""
+        """Tokens matching the terms, in text order. The forms of a stem key
+        are the key plus one suffix (checked with stem_key itself), so the cost
+        grows with the number of terms, not with the text."""
         positions: set[int] = set()
         for key in terms.keys:
-            for folded in self.by_key.get(key, ()):
-                positions.update(self.by_folded[folded])
+            for form in (key, *(key + suffix for suffix in _SUFFIXES)):
+                where = self.by_folded.get(form)
+                if where and stem_key(form) == key:
+                    positions.update(where)
         if terms.prefixes:
             for folded, where in self.by_folded.items():
                 if folded.startswith(terms.prefixes):
@@ -713,26 +730,38 @@ class Matcher:
         self.subscriptions = subscriptions
         self.kibana_url = kibana_url
         self.chunk_size = chunk_size
-        self._scratch_ready = False
         self._searches = asyncio.Semaphore(CONCURRENT_SEARCHES)
-        self.preselector = Preselector(es, indices.scratch) if preselect else None
+        self._use_preselection = preselect
+        self.preselector: Preselector | None = None   # made with the scratch index
+        self.scratch_index: str | None = None
         self.last_stats = BatchStats()
 
     @classmethod
     def from_settings(cls, es, settings, subscriptions: SubscriptionSource, **kwargs) -> "Matcher":
         return cls(es, Indices.from_settings(settings.es), subscriptions, kibana_url=settings.es.kibana_url, **kwargs)
 
-    async def ensure_scratch(self) -> None:
-        if self._scratch_ready:
-            return
-        if not await self.es.indices.exists(index=self.indices.scratch):
-            body = await self._scratch_body()
+    async def ensure_scratch(self) -> str:
+        """Create (once) the scratch index for the current articles mapping and
+        return its name: ``<indices.scratch>-<hash of settings and mappings>``,
+        so a changed template (new fields, analysis plugin installed) gets a
+        fresh scratch index instead of matching with a stale mapping, while
+        workers still on the old one keep theirs. Old ones are tiny; drop them
+        with the test/ops prefix clean-up."""
+        if self.scratch_index is not None:
+            return self.scratch_index
+        body = await self._scratch_body()
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()[:10]
+        name = f"{self.indices.scratch}-{digest}"
+        if not await self.es.indices.exists(index=name):
             try:
-                await self.es.indices.create(index=self.indices.scratch, **body)
+                await self.es.indices.create(index=name, **body)
             except ApiError as exc:
                 if "resource_already_exists_exception" not in str(exc):
                     raise
-        self._scratch_ready = True
+        self.scratch_index = name
+        if self._use_preselection:
+            self.preselector = Preselector(self.es, name)
+        return name
 
     async def _scratch_body(self) -> dict[str, Any]:
         """What the articles template gives a new monthly index, as applied
@@ -796,6 +825,14 @@ class Matcher:
                  searches=stats.searches, alerts=len(alerts), skipped=len(stats.skipped_subscriptions))
         return alerts
 
+    def _shrink_chunks(self, failed_size: int, reason: str) -> None:
+        """Too many clauses for the node (it depends on its heap): later batches
+        use smaller chunks instead of failing and splitting every time."""
+        smaller = max(MIN_CHUNK_SIZE, failed_size // 2)
+        if smaller < self.chunk_size:
+            log.warning("matcher.chunk_size_reduced", chunk_size=smaller, reason=reason[:200])
+            self.chunk_size = smaller
+
     async def _preselect(self, subs: list[Subscription], fields: tuple[str, ...], doc_ids: list[str]) -> list[Subscription]:
         """Pre-selection is an optimisation: when it fails, search them all."""
         try:
@@ -807,7 +844,7 @@ class Matcher:
     async def _index(self, documents: dict[str, dict[str, Any]]) -> None:
         operations: list[dict[str, Any]] = []
         for doc_id, document in documents.items():
-            operations.append({"index": {"_index": self.indices.scratch, "_id": doc_id}})
+            operations.append({"index": {"_index": self.scratch_index, "_id": doc_id}})
             operations.append(document)
         response = await self.es.bulk(operations=operations, refresh=True)
         if response.get("errors"):
@@ -816,7 +853,7 @@ class Matcher:
             raise RuntimeError(f"scratch index refused {len(failed)} of {len(documents)} articles: {reason}")
 
     async def _forget(self, doc_ids: list[str]) -> None:
-        operations = [{"delete": {"_index": self.indices.scratch, "_id": d}} for d in doc_ids]
+        operations = [{"delete": {"_index": self.scratch_index, "_id": d}} for d in doc_ids]
         try:
             await self.es.bulk(operations=operations)
         except Exception as exc:  # noqa: BLE001 - leftovers are invisible to other batches (ids filter)
@@ -838,10 +875,13 @@ class Matcher:
         try:
             async with self._searches:
                 stats.searches += 1
-                response = await self.es.search(index=self.indices.scratch, **chunk_search_body(subs, doc_ids, fields))
+                response = await self.es.search(index=self.scratch_index, **chunk_search_body(subs, doc_ids, fields))
         except ApiError as exc:
             if exc.meta.status != 400:
                 raise
+            reason = _reason(exc)
+            if any(marker in reason.lower() for marker in ("too many clauses", "too_many", "maxclausecount")):
+                self._shrink_chunks(len(subs), reason)
             if len(subs) == 1:
                 log.warning("matcher.subscription_refused", subscription_id=subs[0].id, error=_reason(exc))
                 stats.skipped_subscriptions.append(subs[0].id)

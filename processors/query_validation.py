@@ -22,7 +22,7 @@ classic grammar (``Query := (Conjunction? Modifier? Clause)*``); it does not
 rebuild the query text: ``to_es_query_string`` only rewrites the user field
 names in place, so Elasticsearch parses exactly what the user wrote.
 ``parse`` also returns a tiny AST the matcher uses to pre-select candidate
-subscriptions (``required_terms``).
+subscriptions (``processors.matcher.anchors``) and to highlight.
 """
 
 from __future__ import annotations

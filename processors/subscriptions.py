@@ -85,10 +85,38 @@ def check(sub: Subscription) -> None:
         raise SubscriptionInvalid("subscription name: 1-200 characters")
     parse(sub.query)
     for channel in sub.channels:
-        if channel.type in ("webhook", "slack") and not channel.url:
+        check_channel(channel)
+
+
+def check_channel(channel) -> None:
+    """What can be known before the first delivery (addresses are checked at
+    delivery time: DNS answers change)."""
+    from urllib.parse import urlsplit
+
+    from processors.delivery.signing import BadSecret, decode_secret
+
+    if channel.type in ("webhook", "slack"):
+        if not channel.url:
             raise SubscriptionInvalid(f"{channel.type} channel needs a url")
-        if channel.type == "email" and not channel.to:
-            raise SubscriptionInvalid("email channel needs at least one recipient")
+        try:
+            parts = urlsplit(channel.url)
+        except ValueError as exc:
+            raise SubscriptionInvalid(f"{channel.type} url: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SubscriptionInvalid(f"{channel.type} url must be http(s)://host/..., not {channel.url[:100]!r}")
+    if channel.secret:
+        try:
+            decode_secret(channel.secret)
+        except BadSecret as exc:
+            raise SubscriptionInvalid(str(exc)) from None
+    if channel.type == "email":
+        from processors.delivery.email import EmailTargetInvalid, recipients, smtp_target
+
+        try:
+            recipients(channel)
+            smtp_target(channel)
+        except EmailTargetInvalid as exc:
+            raise SubscriptionInvalid(str(exc)) from None
 
 
 def to_document(sub: Subscription) -> dict[str, Any]:
@@ -233,12 +261,13 @@ async def load_active_async(es_async, indices: Indices, limit: int = MAX_SUBSCRI
 
 
 def without_channel(sub: Subscription, url: str) -> Subscription | None:
-    """The subscription minus the channel at ``url`` (deactivated when none is
-    left), or None when it has no such channel (pure)."""
-    kept = [c for c in sub.channels if c.url != url]
-    if len(kept) == len(sub.channels):
+    """The subscription with the channel at ``url`` marked disabled (kept, so that its
+    owner sees what happened; deactivated when no enabled channel is left), or None
+    when it has no such enabled channel (pure)."""
+    if not any(c.url == url and not c.disabled for c in sub.channels):
         return None
-    return sub.model_copy(update={"channels": kept, "active": sub.active and bool(kept)})
+    channels = [c.model_copy(update={"disabled": True}) if c.url == url else c for c in sub.channels]
+    return sub.model_copy(update={"channels": channels, "active": sub.active and any(not c.disabled for c in channels)})
 
 
 async def disable_channel_async(es_async, indices: Indices, sub_id: str, url: str) -> Subscription | None:

@@ -130,6 +130,7 @@ class ChannelSpec(_Model):
     url: str | None = None
     secret: str | None = Field(None, description="HMAC key for signed webhooks (Standard Webhooks).")
     to: list[str] = Field(default_factory=list, description="Email recipients.")
+    disabled: bool = Field(False, description="Set when the endpoint answered 410 Gone; no more deliveries.")
 
 
 class SubscriptionFilters(_Model):

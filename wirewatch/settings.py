@@ -151,7 +151,8 @@ class AlertSettings(_Section):
     max_attempts: int = Field(5, ge=1, le=50, description="Delivery attempts before the alert goes to the dead-letter topic.")
     backoff_s: float = Field(1.0, ge=0, le=600, description="First delivery retry delay; doubles with jitter.")
     subscriptions_refresh_s: float = Field(2.0, gt=0, le=3600, description="How often the matcher reloads subscriptions.")
-    allow_hosts: list[str] = Field(default_factory=list, description="Webhook hosts or CIDRs allowed although private or loopback.")
+    allow_hosts: list[str] = Field(default_factory=list, description="Webhook and SMTP hosts or CIDRs allowed although private or loopback.")
+    email_from: str = Field("Wirewatch <wirewatch@localhost>", description="Sender of alert emails.")
 
 
 class StackSettings(_Section):

@@ -21,7 +21,7 @@ DELIVERY_CONCURRENCY = 4  # a slow endpoint must not hold up every other alert
 def register(app: faust.App, ctx: WorkerContext) -> None:
     from processors.delivery import deliver, record_delivery_async
     from processors.es.client import make_async_client
-    from processors.subscriptions import CachedSubscriptions
+    from processors.subscriptions import CachedSubscriptions, disable_channel_async
 
     settings = ctx.settings
 
@@ -48,8 +48,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             log.info("alert_for_inactive_subscription", alert_id=alert.id, subscription=alert.subscription_id)
             return
         for channel in subscription.channels:
-            if channel.type == "kafka":
-                continue  # the alerts topic itself is that channel
+            if channel.type == "kafka" or channel.disabled:
+                continue  # the alerts topic itself is that channel; a disabled one said 410 Gone
             try:
                 result = await deliver(alert, channel, settings)
             except Exception as exc:  # noqa: BLE001 - never escape an agent
@@ -60,6 +60,10 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             except Exception as exc:  # noqa: BLE001 - the record is secondary to the delivery
                 log.warning("record_delivery_failed", alert_id=alert.id, error=str(exc))
             log.info("delivered", alert_id=alert.id, channel=channel.type, ok=result.ok, attempts=result.attempts)
+            if result.disabled:
+                # 410 Gone: the receiver asked us to stop; that is not a failed delivery.
+                await disable_channel_async(es, ctx.indices, alert.subscription_id, channel.url)
+                continue
             if not result.ok:
                 await send_dead_letter(ctx.topics.dead_letters, "deliver",
                                        f"{channel.type} delivery failed after {result.attempts} attempt(s): {result.error}",

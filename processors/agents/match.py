@@ -14,7 +14,6 @@ import asyncio
 
 import faust
 import structlog
-from elasticsearch import ConflictError
 
 from processors.agents.failures import send_dead_letter, with_retries
 from processors.agents.index import parse_batch
@@ -25,20 +24,44 @@ log = structlog.get_logger(__name__)
 MAX_BACKOFF_S = 30.0
 
 
-async def claim_alert(es, index: str, alert: Alert) -> bool:
-    """True if this worker must send the alert (new, or claimed but never sent)."""
-    document = {"subscription_id": alert.subscription_id, "story_id": alert.story_id,
-                "article_id": alert.article_id, "state": "pending", "claimed_at": utcnow().isoformat()}
-    try:
-        await es.create(index=index, id=alert.id, document=document)
-        return True
-    except ConflictError:
-        existing = await es.get(index=index, id=alert.id, source_includes=["state"])
-        return existing["_source"].get("state") == "pending"
+def claim_document(alert: Alert) -> dict:
+    return {"subscription_id": alert.subscription_id, "story_id": alert.story_id,
+            "article_id": alert.article_id, "state": "pending", "claimed_at": utcnow().isoformat()}
 
 
-async def mark_emitted(es, index: str, alert: Alert) -> None:
-    await es.update(index=index, id=alert.id, doc={"state": "emitted", "emitted_at": utcnow().isoformat()})
+async def claim_alerts(es, index: str, alerts: list[Alert]) -> list[Alert]:
+    """The alerts this worker must send: new ones, and ones claimed earlier but never
+    confirmed as sent. One bulk request for the claims, one mget for the conflicts."""
+    unique = list({a.id: a for a in alerts}.values())
+    if not unique:
+        return []
+    operations = []
+    for alert in unique:
+        operations += [{"create": {"_index": index, "_id": alert.id}}, claim_document(alert)]
+    response = await es.bulk(operations=operations)
+    to_send, conflicts = [], []
+    for alert, item in zip(unique, response["items"]):
+        status = item["create"].get("status", 500)
+        if status in (200, 201):
+            to_send.append(alert)
+        elif status == 409:
+            conflicts.append(alert)
+        else:
+            raise RuntimeError(f"claiming alert {alert.id} failed: {item['create'].get('error')}")
+    if conflicts:
+        found = await es.mget(index=index, ids=[a.id for a in conflicts], source_includes=["state"])
+        pending = {d["_id"] for d in found["docs"] if d.get("found") and d["_source"].get("state") == "pending"}
+        to_send += [a for a in conflicts if a.id in pending]
+    return to_send
+
+
+async def mark_emitted(es, index: str, alerts: list[Alert]) -> None:
+    now = utcnow().isoformat()
+    operations = []
+    for alert in alerts:
+        operations += [{"update": {"_index": index, "_id": alert.id}}, {"doc": {"state": "emitted", "emitted_at": now}}]
+    if operations:
+        await es.bulk(operations=operations)
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
@@ -73,20 +96,24 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 log.warning("match_retry", error=f"{type(exc).__name__}: {exc}", articles=len(articles), wait_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
-        for alert in alerts:
-            await emit(es, alert)
+        if alerts:
+            await emit(es, alerts)
 
-    async def emit(es, alert: Alert) -> None:
+    async def emit(es, alerts: list[Alert]) -> None:
         proc = settings.processor
+        retry = dict(attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s)
         try:
-            if not await with_retries(lambda: claim_alert(es, ctx.indices.alert_claims, alert),
-                                      attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s, what="claim alert"):
-                return
-            await with_retries(lambda: ctx.topics.alerts.send(key=alert.id.encode(), value=alert.to_json()),
-                               attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s, what="send alert")
-            await with_retries(lambda: mark_emitted(es, ctx.indices.alert_claims, alert),
-                               attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s, what="confirm alert")
-            log.info("alert", alert_id=alert.id, subscription=alert.subscription_id, article_id=alert.article_id)
+            fresh = await with_retries(lambda: claim_alerts(es, ctx.indices.alert_claims, alerts),
+                                       what="claim alerts", **retry)
+
+            async def send_all() -> None:
+                pending = [await ctx.topics.alerts.send(key=a.id.encode(), value=a.to_json()) for a in fresh]
+                await asyncio.gather(*pending)  # each resolves once Kafka acknowledged it
+
+            await with_retries(send_all, what="send alerts", **retry)
+            await with_retries(lambda: mark_emitted(es, ctx.indices.alert_claims, fresh), what="confirm alerts", **retry)
+            log.info("alerts", emitted=len(fresh), duplicates=len(alerts) - len(fresh))
         except Exception as exc:  # noqa: BLE001 - never escape an agent
-            await send_dead_letter(ctx.topics.dead_letters, "match", f"{type(exc).__name__}: {exc}",
-                                   alert.id.encode(), alert.to_json())
+            for alert in alerts:
+                await send_dead_letter(ctx.topics.dead_letters, "match", f"{type(exc).__name__}: {exc}",
+                                       alert.id.encode(), alert.to_json())

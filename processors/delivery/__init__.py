@@ -133,7 +133,7 @@ class _Sender:
             raise TargetRefused(str(exc).replace("producer.allow_hosts", "alerts.allow_hosts")) from None
         except ResolveError as exc:
             return HttpAnswer(None, error=f"DNS: {exc}")
-        msg = email_channel.message(self.alert, to)
+        msg = email_channel.message(self.alert, to, sender=self.settings.alerts.email_from)
         try:
             await email_channel.send(str(address), port, host, msg, to, self.settings.alerts.webhook_timeout_s)
         except smtplib.SMTPRecipientsRefused as exc:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from processors.delivery.formatting import clean, html_highlight, one_line, plain_highlight, safe_link
 from wirewatch.schema import Alert, ChannelSpec
 
-FROM_ADDRESS = "Wirewatch <wirewatch@localhost>"  # TODO(settings): alerts.email_from
+FROM_ADDRESS = "Wirewatch <wirewatch@localhost>"  # the default of settings.alerts.email_from
 MAX_RECIPIENTS = 50
 
 

@@ -8,7 +8,6 @@ stderr and returns 2; no tracebacks.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from collections import Counter
@@ -208,4 +207,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["register", "register_eval", "main", "json"]
+__all__ = ["register", "register_eval", "main"]

@@ -30,6 +30,7 @@ MAX_ENTITIES = 30
 COMMON_ZIPF = 4.3          # a word at least this frequent is "common" (Zipf scale)
 VERY_COMMON_ZIPF = 4.8     # a multi-word name of only such words is not a person
 CITY_COMMON_WORD_ZIPF = 4.0
+BIG_CITY_POPULATION = 1_000_000   # a city this big keeps its name even if it is a common word
 MAX_ACRONYM = 8
 DECISION_CACHE_SIZE = 100_000   # sequences ("The", "Mr Blair", "BBC") repeat across articles
 
@@ -63,17 +64,18 @@ class _Found:
 class Gazetteer:
     """Folded place name -> ISO 3166-1 alpha-2 code; demonyms separately."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         background = read_background("en")
         self.places: dict[str, str] = {}
         for code, name, *_ in read_table("gazetteer/countries.tsv"):
             self.places.setdefault(fold(name), code)
         for code, name in (row[:2] for row in read_table("gazetteer/aliases.tsv")):
             self.places.setdefault(fold(name), code)
-        for code, name, *_ in read_table("gazetteer/cities.tsv"):
+        for code, name, *rest in read_table("gazetteer/cities.tsv"):
             key = fold(name)
+            population = int(rest[0]) if rest and rest[0].isdigit() else 0
             # "Reading", "Nice", "Mobile": smaller cities named like common words stay out.
-            if background.get(key, 0.0) < CITY_COMMON_WORD_ZIPF or int(row_population(_)) >= 1_000_000:
+            if background.get(key, 0.0) < CITY_COMMON_WORD_ZIPF or population >= BIG_CITY_POPULATION:
                 self.places.setdefault(key, code)
         self.demonyms = {fold(name): code for name, code in read_table("gazetteer/demonyms.tsv")}
 
@@ -256,10 +258,6 @@ class EntityExtractor:
             if word in ("of", "de", "del"):
                 return self.gazetteer.place(" ".join(folded[i + 1:]))
         return None
-
-
-def row_population(rest: list[str]) -> str:
-    return rest[0] if rest and rest[0].isdigit() else "0"
 
 
 def _at_sentence_start(text: str, start: int) -> bool:

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import MutableMapping
 from typing import Iterable
 
 from processors.enrich.data import read_background, stopwords
-from processors.enrich.text import BREAK, Analysis, fold_tokens, words
+from processors.enrich.text import Analysis, fold_tokens, words
 from wirewatch.schema import Keyword
 
 TOP_N = 10
@@ -51,7 +52,7 @@ class DocumentFrequency:
     """
 
     def __init__(self, store: MutableMapping[str, int] | None = None, max_terms: int = 300_000):
-        self.store: MutableMapping[str, int] = store if store is not None else {}
+        self.store: MutableMapping[str, int] = store if store is not None else Counter()
         self.max_terms = max_terms
 
     @property
@@ -64,8 +65,11 @@ class DocumentFrequency:
     def observe(self, words: Iterable[str]) -> None:
         """Count one article's distinct words."""
         store = self.store
-        for word in set(words):
-            store[word] = store.get(word, 0) + 1
+        if isinstance(store, Counter):
+            store.update(set(words))  # counted in C
+        else:
+            for word in set(words):
+                store[word] = store.get(word, 0) + 1
         store[_DOCS_KEY] = self.n_docs + 1
         if len(store) > self.max_terms:
             self.prune()
@@ -110,13 +114,17 @@ class KeywordExtractor:
         self._common_words: dict[str, frozenset[str]] = {}
         self._bg_cache: dict[int, dict[str, float]] = {}
         self._name_keys: dict[str, str | tuple[str, ...] | None] = {}
+        self._stop_sets: dict[str, frozenset[str]] = {}
 
     def _stop(self, language: str | None) -> frozenset[str]:
-        if language and language != "en":
+        """The language's stopwords plus English ones (quotes and names mix them), one object per language."""
+        if not language or language == "en":
+            return self._english_stop
+        merged = self._stop_sets.get(language)
+        if merged is None:
             own = stopwords(language)
-            if own:
-                return own | self._english_stop
-        return self._english_stop
+            merged = self._stop_sets[language] = (own | self._english_stop) if own else self._english_stop
+        return merged
 
     def _common(self, language: str | None) -> frozenset[str]:
         key = language if language and read_background(language) else "en"
@@ -181,13 +189,13 @@ class KeywordExtractor:
 
     def _name_key(self, name: str) -> str | tuple[str, ...] | None:
         """Folded key of an entity name, cached: names repeat from article to article."""
-        key = self._name_keys.get(name, False)
-        if key is False:
-            folded = fold_tokens(words(name))
-            key = None if not folded else folded[0] if len(folded) == 1 else tuple(folded)
-            if len(self._name_keys) >= BACKGROUND_CACHE_SIZE:
-                self._name_keys.clear()
-            self._name_keys[name] = key
+        if name in self._name_keys:
+            return self._name_keys[name]
+        folded = fold_tokens(words(name))
+        key: str | tuple[str, ...] | None = None if not folded else folded[0] if len(folded) == 1 else tuple(folded)
+        if len(self._name_keys) >= BACKGROUND_CACHE_SIZE:
+            self._name_keys.clear()
+        self._name_keys[name] = key
         return key
 
     def _specificities(self, cands: dict, background: dict[str, float]) -> dict[str, float]:
@@ -252,7 +260,35 @@ def _with_name_quota(scored: list[tuple[float, str, bool]], top_n: int) -> list[
     return top
 
 
-_RUN_RE = re.compile(r"C+|c+")
+_RUN_RE = re.compile(r"c+")
+_KIND_CACHE_SIZE = 200_000
+
+
+class _WordKinds(dict):
+    """folded word -> " " (cannot be part of a phrase) or "c" (content word); fills itself."""
+
+    def __init__(self, stop: frozenset[str]):
+        super().__init__({"": " "})
+        self.stop = stop
+
+    def __missing__(self, word: str) -> str:
+        if len(self) > _KIND_CACHE_SIZE:
+            self.clear()
+            self[""] = " "
+        kind = self[word] = " " if (word in self.stop or len(word) < 2 or not word.isalpha()) else "c"
+        return kind
+
+
+_kinds_by_stoplist: dict[frozenset[str], _WordKinds] = {}
+
+
+def _word_kinds(stop: frozenset[str]) -> _WordKinds:
+    kinds = _kinds_by_stoplist.get(stop)  # a frozenset caches its hash
+    if kinds is None:
+        if len(_kinds_by_stoplist) > 64:
+            _kinds_by_stoplist.clear()
+        kinds = _kinds_by_stoplist[stop] = _WordKinds(stop)
+    return kinds
 
 
 def collect(cands: dict, surfaces: list[str], folded: list[str], stop: frozenset[str],
@@ -260,35 +296,41 @@ def collect(cands: dict, surfaces: list[str], folded: list[str], stop: frozenset
     """Add the runs of content words of one token stream to `cands`.
 
     A run is cut at stopwords, numbers, 1-letter words, punctuation breaks
-    and where capitalisation changes. Each word becomes one letter of a class
-    string (' ' boundary, 'c' lowercase, 'C' capitalised) and a regex finds
-    the runs, so the Python code runs per run, not per word. A common word
-    capitalised because it starts a sentence ("Political prisoners are...")
-    counts as lowercase.
+    and where capitalisation changes. Per-word work is done by C loops (a
+    cached word -> kind map through `map`, `str.islower` through `map`, a
+    regex over the one-letter-per-word kind string); Python code runs per run.
+    A common word capitalised because it starts a sentence ("Political
+    prisoners are...") counts as lowercase.
     """
-    previous = [BREAK] + folded[:-1]
-    classes = "".join([
-        " " if (w in stop or len(w) < 2 or not w.isalpha())
-        else ("C" if s[:1].isupper() and (p or w not in common) else "c")
-        for s, w, p in zip(surfaces, folded, previous)
-    ])
-    for run in _RUN_RE.finditer(classes):
-        cap = run.group(0)[0] == "C"
-        if cap and skip_capitalised:
-            continue
+    kinds = "".join(map(_word_kinds(stop).__getitem__, folded))
+    lower = list(map(str.islower, surfaces))
+    for run in _RUN_RE.finditer(kinds):
         i, j = run.span()
-        limit = MAX_PHRASE_WORDS if cap else MAX_LOWERCASE_PHRASE_WORDS
-        if j - i <= limit:
-            pieces: Iterable[tuple[int, int]] = ((i, j),)
+        start = i
+        cap = not lower[i] and not ((i == 0 or not folded[i - 1]) and folded[i] in common)
+        for t in range(i + 1, j):
+            if lower[t] == cap:  # capitalisation changes
+                _add(cands, surfaces, folded, start, t, cap, skip_capitalised, weight)
+                start, cap = t, not cap
+        _add(cands, surfaces, folded, start, j, cap, skip_capitalised, weight)
+
+
+def _add(cands: dict, surfaces: list[str], folded: list[str], i: int, j: int, cap: bool,
+         skip_capitalised: bool, weight: int) -> None:
+    if cap and skip_capitalised:
+        return
+    limit = MAX_PHRASE_WORDS if cap else MAX_LOWERCASE_PHRASE_WORDS
+    if j - i <= limit:
+        pieces: Iterable[tuple[int, int]] = ((i, j),)
+    else:
+        pieces = [(a, a + k) for k in (3, 2) for a in range(i, j - k + 1)]
+    for a, b in pieces:
+        key = tuple(folded[a:b]) if b - a > 1 else folded[a]
+        cand = cands.get(key)
+        if cand is None:
+            cands[key] = [weight, " ".join(surfaces[a:b]) if b - a > 1 else surfaces[a], cap]
         else:
-            pieces = [(a, a + k) for k in (3, 2) for a in range(i, j - k + 1)]
-        for a, b in pieces:
-            key = tuple(folded[a:b]) if b - a > 1 else folded[a]
-            cand = cands.get(key)
-            if cand is None:
-                cands[key] = [weight, " ".join(surfaces[a:b]) if b - a > 1 else surfaces[a], cap]
-            else:
-                cand[COUNT] += weight
+            cand[COUNT] += weight
 
 
 def _fold_partial_names(cands: dict) -> None:

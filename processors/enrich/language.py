@@ -148,8 +148,10 @@ def vote_function_words(tokens: list[str]) -> tuple[str | None, float, float]:
         return None, 0.0, 0.0
     languages, index = _function_words()
     hits = [0] * len(languages)
-    for word, n in Counter(sample).items():
-        for i in index.get(word, ()):
+    counts = Counter(sample)
+    for word in counts.keys() & index.keys():  # set intersection in C: only function words loop
+        n = counts[word]
+        for i in index[word]:
             hits[i] += n
     ranked = sorted(zip(hits, languages), reverse=True)
     total = len(sample)
@@ -165,8 +167,9 @@ class LanguageDetector:
         self._detectors: dict[str, object] = {}
 
     def preload(self) -> None:
-        """Build every lingua detector and load its models now (at worker start-up),
-        so that the first article of a new script does not stall the stream."""
+        """Build every lingua detector with its models loaded now (at worker start-up:
+        ~1 s and ~100 MB in low-accuracy mode), so that the first article of a new
+        script does not stall the worker's event loop."""
         for script in _SCRIPT_CANDIDATES:
             self._lingua(script, preload=True)
 
@@ -193,12 +196,6 @@ class LanguageDetector:
             return None, 0.0
         top = values[0]
         return top.language.iso_code_639_1.name.lower(), float(top.value)
-
-    def preload(self) -> None:
-        """Load every lingua model now (the Latin-script ones take ~10 s and ~250 MB),
-        so that the first article does not stall the worker's event loop."""
-        for script in _SCRIPT_CANDIDATES:
-            self._ask_lingua(script, "preload")
 
     def detect(self, analysis: Analysis) -> LanguageGuess:
         declared = normalise_code(analysis.declared_language)

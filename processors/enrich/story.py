@@ -47,6 +47,7 @@ from __future__ import annotations
 import operator
 import time
 import zlib
+from itertools import repeat
 from collections import OrderedDict
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
@@ -67,18 +68,21 @@ _BIN_BITS = NUM_HASHES.bit_length() - 1
 _EMPTY = _MASK
 
 
-MAX_SIGNATURE_WORDS = 2000   # bound on the words one signature reads
+MAX_SIGNATURE_WORDS = 400    # a signature reads the first words only: copies keep the start, boilerplate goes at the end
 _WORD_HASH_CACHE_SIZE = 200_000
-_word_hashes: dict[str, int] = {}
 
 
-def _word_hash(word: str) -> int:
-    h = _word_hashes.get(word)
-    if h is None:
-        if len(_word_hashes) >= _WORD_HASH_CACHE_SIZE:
-            _word_hashes.clear()  # crude bound; refilling is cheap
-        h = _word_hashes[word] = zlib.crc32(word.encode("utf-8", "surrogatepass"))
-    return h
+class _WordHashes(dict):
+    """word -> CRC-32 (stable across processes); fills itself, cleared when full."""
+
+    def __missing__(self, word: str) -> int:
+        if len(self) >= _WORD_HASH_CACHE_SIZE:
+            self.clear()  # crude bound; refilling is cheap
+        h = self[word] = zlib.crc32(word.encode("utf-8", "surrogatepass"))
+        return h
+
+
+_WORD_HASHES = _WordHashes()
 
 
 @dataclass(frozen=True)
@@ -123,21 +127,25 @@ class Signature:
 
 
 def signature_of_words(words: list[str]) -> Signature:
-    """Signature of folded words (breaks and empty strings ignored)."""
-    cache = _word_hashes
-    ids = [cache[w] if w in cache else _word_hash(w) for w in words[:MAX_SIGNATURE_WORDS * 2] if w][:MAX_SIGNATURE_WORDS]
-    if len(ids) < SHINGLE_WORDS + MIN_SHINGLES - 1:
-        exact = f"{zlib.crc32(' '.join(w for w in words if w).encode('utf-8', 'surrogatepass')):08x}{len(ids):08x}"
+    """Signature of folded words (breaks and empty strings ignored).
+
+    Every per-word and per-shingle step is a C loop (`map`, `set`, `sorted`,
+    `dict(zip(...))`): this runs for every article.
+    """
+    content = list(filter(None, words[: MAX_SIGNATURE_WORDS * 2]))[:MAX_SIGNATURE_WORDS]
+    if len(content) < SHINGLE_WORDS + MIN_SHINGLES - 1:
+        ids_short = len(content)
+        exact = f"{zlib.crc32(' '.join(content).encode('utf-8', 'surrogatepass')):08x}{ids_short:08x}"
         return Signature((), 0, exact)
-    hashes = {hash(s) & _MASK for s in zip(ids, ids[1:], ids[2:], ids[3:])}
-    bins = [_EMPTY] * NUM_HASHES
+    ids = list(map(_WORD_HASHES.__getitem__, content))
+    shingles = zip(ids, ids[1:], ids[2:], ids[3:])
+    hashes = set(map(int.__and__, map(hash, shingles), repeat(_MASK)))
+    # Sorted descending, dict() keeps the last (= smallest) value seen for each bin.
+    ordered = sorted(hashes, reverse=True)
     low = NUM_HASHES - 1
-    for h in hashes:
-        b = h & low
-        v = h >> _BIN_BITS
-        if v < bins[b]:
-            bins[b] = v
-    return Signature(_densify(bins), min(hashes), "", len(hashes))
+    minimums = dict(zip(map(int.__and__, ordered, repeat(low)), map(int.__rshift__, ordered, repeat(_BIN_BITS))))
+    bins = [minimums.get(b, _EMPTY) for b in range(NUM_HASHES)]
+    return Signature(_densify(bins), ordered[-1], "", len(hashes))
 
 
 def _densify(bins: list[int]) -> tuple[int, ...]:
@@ -246,8 +254,7 @@ class StoryIndex:
 
     def _best_match(self, sig: Signature, keys: list[int]) -> _Story | None:
         best, best_sim = None, 0.0
-        candidates = {self.bands.get(key) for key in keys}
-        candidates.discard(None)
+        candidates = {story_id for story_id in map(self.bands.get, keys) if story_id is not None}
         for story_id in candidates:
             story = self.stories.get(story_id)
             if story is None:

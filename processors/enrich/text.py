@@ -89,9 +89,12 @@ def fold_tokens(tokens: list[str]) -> list[str]:
     """Fold many tokens: lowercase in one call, accents only where there are any."""
     if not tokens:
         return []
-    lowered = _SEP.join(tokens).lower().split(_SEP)
+    joined = _SEP.join(tokens).lower()
+    lowered = joined.split(_SEP)
     if len(lowered) != len(tokens):  # pragma: no cover - a lowercase mapping that adds _SEP
         lowered = [t.lower() for t in tokens]
+    if joined.isascii():  # most English text: nothing to strip, no per-word work
+        return lowered
     return [w if w.isascii() else fold_word(w) for w in lowered]
 
 

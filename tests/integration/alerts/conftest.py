@@ -71,8 +71,9 @@ def sample_like_article() -> Article:
 
 
 @pytest.fixture
-def run_async(settings):
-    """Run ``fn(async_es)`` to completion with a fresh AsyncElasticsearch client."""
+def run_async(settings, es):
+    """Run ``fn(async_es)`` to completion with a fresh AsyncElasticsearch client.
+    (Asks for ``es`` so that the indices the matcher creates are cleaned up.)"""
     from processors.es.client import make_async_client
 
     def runner(fn):
@@ -103,23 +104,3 @@ def _stack_checked():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("CI=true: " + message, pytrace=False)
         pytest.skip(message)
-
-
-@pytest.fixture
-def es(settings):
-    """The root ``es`` fixture, but cleaning up by concrete index names: this
-    node refuses wildcard deletes (action.destructive_requires_name)."""
-    from elasticsearch import Elasticsearch
-
-    client = Elasticsearch(settings.es.url, request_timeout=30)
-    yield client
-    prefix = settings.es.index_prefix
-    try:
-        names = list(client.options(ignore_status=404).indices.get(index=f"{prefix}*", expand_wildcards="all"))
-        if names:
-            client.options(ignore_status=404).indices.delete(index=",".join(names))
-        templates = client.options(ignore_status=404).indices.get_index_template(name=f"{prefix}*")
-        for template in templates.get("index_templates", []):
-            client.options(ignore_status=404).indices.delete_index_template(name=template["name"])
-    finally:
-        client.close()

@@ -40,8 +40,8 @@ def test_sample_article_alerts_and_other_does_not(run_async, es, indices, settin
     assert sample_like_article.id in alert.kibana_url and alert.kibana_url.startswith(settings.es.kibana_url)
     assert alert.produced_at == sample_like_article.produced_at
     # the scratch copy is gone
-    es.indices.refresh(index=indices.scratch)
-    assert es.count(index=indices.scratch)["count"] == 0
+    es.indices.refresh(index=f"{indices.scratch}-*")
+    assert es.count(index=f"{indices.scratch}-*")["count"] == 0
 
 
 def test_filters_apply(run_async, indices, settings, make_article, sample_like_article):
@@ -197,10 +197,29 @@ def test_analyze_answers_split_back_per_text(run_async, indices, settings):
 
     async def go(aes):
         matcher = Matcher.from_settings(aes, settings, StaticSubscriptions([]))
-        await matcher.ensure_scratch()
-        together = await aes.indices.analyze(index=indices.scratch, field="text", text=texts)
-        alone = {t: tuple(x["token"] for x in (await aes.indices.analyze(index=indices.scratch, field="text", text=t))["tokens"]) for t in texts}
+        scratch = await matcher.ensure_scratch()
+        together = await aes.indices.analyze(index=scratch, field="text", text=texts)
+        alone = {t: tuple(x["token"] for x in (await aes.indices.analyze(index=scratch, field="text", text=t))["tokens"]) for t in texts}
         return tokens_by_text(texts, together["tokens"]), alone
 
     split, alone = run_async(go)
     assert split == alone
+
+
+def test_chunks_too_big_for_the_node_are_split_and_shrunk(run_async, indices, settings, make_article):
+    articles = [make_article(f"https://x.example/{lang}", f"maduro soldiers {lang}", "maduro army forces soldiers " * 10, language=lang)
+                for lang in ("en", "es", "de", "fr", "pt", "it")]
+    words = ["maduro", "army", "forces", "soldiers", "absentword", "venezuela", "caracas"]
+    rng = random.Random(3)
+    subs = [_sub(f"h{i}", f'({rng.choice(words)} OR {rng.choice(words)}*) AND "{rng.choice(words)} {rng.choice(words)}"~3 OR {rng.choice(words)}')
+            for i in range(700)]
+
+    async def go(aes):
+        big = Matcher.from_settings(aes, settings, StaticSubscriptions(subs), chunk_size=700, preselect=False)
+        small = Matcher.from_settings(aes, settings, StaticSubscriptions(subs), chunk_size=40, preselect=False)
+        return await big.match(articles), big, await small.match(articles)
+
+    from_big, big, from_small = run_async(go)
+    assert big.chunk_size < 700, "this node should refuse 700 such clauses at once"
+    assert big.last_stats.skipped_subscriptions == []
+    assert {(a.subscription_id, a.article_id) for a in from_big} == {(a.subscription_id, a.article_id) for a in from_small}

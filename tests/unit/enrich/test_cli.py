@@ -87,7 +87,7 @@ def test_eval_dedup_meets_the_target_on_bbc_dev(capsys):
     assert code == 0
     last = out.strip().splitlines()[-1]
     precision, recall = (float(part.split("=")[1]) for part in last.split())
-    assert precision >= 0.95 and recall >= 0.90  # 0.9660 / 0.9716 measured
+    assert precision >= 0.95 and recall >= 0.90  # 0.9639 / 0.9743 measured
 
 
 @pytest.mark.parametrize("argv,words", [

@@ -60,26 +60,26 @@ def test_declared_language_used_for_short_texts(enricher):
     assert enricher.enrich(article("Hola", "", language="es-ES")).language == "es"
 
 
-def test_from_settings_reads_the_taxonomy_dir(tmp_path, sample_article):
+def test_from_settings_reads_the_taxonomy_dir(tmp_path, fixture_article):
     (tmp_path / "extra.yaml").write_text("topics:\n  venezuela:\n    query: 'venezuela AND maduro'\n", encoding="utf-8")
     settings = SimpleNamespace(processor=SimpleNamespace(taxonomy_dir=tmp_path))
-    result = Enricher.from_settings(settings).enrich(article(*sample_article))
+    result = Enricher.from_settings(settings).enrich(article(*fixture_article))
     assert "venezuela" in {t.name for t in result.topics}
 
 
-def test_document_frequencies_grow_with_each_article(sample_article):
+def test_document_frequencies_grow_with_each_article(fixture_article):
     enricher = Enricher()
-    enricher.enrich(article(*sample_article))
-    enricher.enrich(article(*sample_article))
+    enricher.enrich(article(*fixture_article))
+    enricher.enrich(article(*fixture_article))
     assert enricher.df.n_docs == 2 and enricher.df.df("maduro") == 2
 
 
-def test_a_failing_step_leaves_its_field_empty(sample_article, monkeypatch):
+def test_a_failing_step_leaves_its_field_empty(fixture_article, monkeypatch):
     enricher = Enricher(update_stats=False)
 
     def broken(*_args):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(enricher.entities, "extract", broken)
-    result = enricher.enrich(article(*sample_article))
+    result = enricher.enrich(article(*fixture_article))
     assert result.entities == [] and result.topics and result.keywords
