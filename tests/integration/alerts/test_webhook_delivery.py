@@ -136,7 +136,8 @@ def test_gone_disables_through_the_async_helper(settings, es, indices):
             await client.close()
 
     updated = asyncio.run(go())
-    assert updated.channels == [other] and updated.active is True
+    assert [(c.url, c.disabled) for c in updated.channels][-1] == (other.url, False)
+    assert [c.disabled for c in updated.channels] == [True, False] and updated.active is True
     assert store.get("sub-2").channels == [other]
 
 
