@@ -113,3 +113,11 @@ def kafka_topics(settings, topics):
     ensure_topics(settings.kafka, topics)
     yield topics
     delete_topics(settings.kafka, topics.all())
+
+
+def pytest_configure(config):
+    # Library code logs through structlog; send it to stderr, as the CLI does, so
+    # that it never mixes with the output a test reads.
+    from wirewatch.logs import configure_logging
+
+    configure_logging()
