@@ -43,6 +43,7 @@ class Indices:
     subscriptions: str   # stored alert subscriptions
     alerts: str          # every alert and its delivery attempts
     alert_claims: str    # one document per alert id: the "once per story" guarantee
+    dead_letters: str    # copy of the dead-letter topic, for Kibana's Pipeline dashboard
     template: str        # composable index template for `articles`
     scratch: str         # the matcher's short-lived copy of the batch being matched
 
@@ -54,6 +55,7 @@ class Indices:
             subscriptions=f"{p}-subscriptions",
             alerts=f"{p}-alerts",
             alert_claims=f"{p}-alert-claims",
+            dead_letters=f"{p}-deadletters",
             template=f"{p}-articles",
             scratch=f"{p}-match-scratch",
         )
