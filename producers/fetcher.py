@@ -38,6 +38,8 @@ ERROR_CLASSES = ("dns", "connect", "tls", "timeout", "http_status", "too_large",
 _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_AGE = re.compile(r"(?:^|[,\s])(?:s-maxage|max-age)\s*=\s*\"?(\d+)", re.IGNORECASE)
 MAX_RETRY_AFTER_S = 7 * 86400
+FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 
 
 @dataclass
@@ -99,12 +101,27 @@ class _CheckedResolver:
         pass
 
 
+class HostLimits:
+    """One semaphore per host, created on first use: the per-host politeness limit."""
+
+    def __init__(self, per_host: int):
+        self.per_host = per_host
+        self._sems: dict[str, asyncio.Semaphore] = {}
+
+    def for_host(self, host: str) -> asyncio.Semaphore:
+        sem = self._sems.get(host)
+        if sem is None:
+            sem = self._sems[host] = asyncio.Semaphore(self.per_host)
+        return sem
+
+
 class Fetcher:
     """Shares one connection pool across fetches; `async with Fetcher(...)`."""
 
-    def __init__(self, settings: ProducerSettings, policy: AddressPolicy | None = None):
+    def __init__(self, settings: ProducerSettings, policy: AddressPolicy | None = None, *, accept: str = FEED_ACCEPT):
         self.settings = settings
         self.policy = policy or AddressPolicy.from_allow_list(settings.allow_hosts)
+        self.accept = accept
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> "Fetcher":
@@ -186,8 +203,7 @@ class Fetcher:
         if literal is not None:
             # aiohttp connects to IP literals without asking the resolver: check here.
             self.policy.check_address(parts.hostname, literal)
-        headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
-                   "Accept-Encoding": "gzip, deflate"}
+        headers = {"Accept": self.accept, "Accept-Encoding": "gzip, deflate"}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:

@@ -1,4 +1,5 @@
-"""Parsing in worker processes with a deadline and a memory cap.
+"""Parsing (and full-text extraction) in worker processes with a deadline and a
+memory cap.
 
 feedparser is pure Python on top of expat/sgmllib: a hostile document can keep it
 busy far longer than any fetch. Running it in a child process means a parse that
@@ -10,6 +11,11 @@ The workers are plain ``python -m producers.parse_worker`` children talking
 length-prefixed pickles over their stdin/stdout, rather than multiprocessing:
 multiprocessing's spawn and forkserver re-run the parent's main script in the
 child, and fork copies the Kafka client's threads and locks.
+
+Two pools use the same machinery: ``BoundedParser`` (feed documents, feedparser)
+and ``BoundedExtractor`` (article pages, trafilatura: lxml on hostile HTML is as
+unbounded as feedparser on hostile XML). They are separate pools so that the
+parse workers never load trafilatura and a slow page never holds a feed's parse.
 """
 
 from __future__ import annotations
@@ -32,7 +38,15 @@ DEFAULT_PARSE_TIMEOUT_S = 10.0
 # main CPU cost, so it gets one worker per core (at most 4).
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 DEFAULT_MEMORY_LIMIT_BYTES = 2 << 30
+DEFAULT_EXTRACT_TIMEOUT_S = 10.0
+# Extraction runs only for full-text feeds' new entries: far rarer than parses.
+DEFAULT_EXTRACT_WORKERS = 1
+DEFAULT_EXTRACT_MEMORY_LIMIT_BYTES = 1 << 30
 _HEADER = struct.Struct(">I")
+
+
+class WorkerRefused(Exception):
+    """The child could not finish a task (deadline, memory, crash) or refused it."""
 
 
 class _Worker:
@@ -40,9 +54,9 @@ class _Worker:
         self.process = process
 
     @classmethod
-    async def start(cls, memory_limit_bytes: int) -> "_Worker":
+    async def start(cls, memory_limit_bytes: int, task: str) -> "_Worker":
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "producers.parse_worker", str(memory_limit_bytes),
+            sys.executable, "-m", "producers.parse_worker", str(memory_limit_bytes), task,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )
         return cls(process)
@@ -70,17 +84,14 @@ class _Worker:
             pass
 
 
-class BoundedParser:
-    """`await parser.parse(body, feed_url=..., fetched_at=..., ...)`: parse_feed in
-    a worker process, bounded in time (``timeout_s``) and memory. Raises
-    FeedRefused when either bound is hit, as for any refused document."""
+class _BoundedPool:
+    """At most ``workers`` children of one task kind, started on first use; a
+    call that overruns ``timeout_s`` or kills its child raises WorkerRefused and
+    the child is replaced."""
 
-    @classmethod
-    def from_settings(cls, producer_settings) -> "BoundedParser":
-        return cls(workers=producer_settings.parse_workers or DEFAULT_WORKERS,
-                   timeout_s=producer_settings.parse_timeout_s)
+    task = ""
 
-    def __init__(self, workers: int = DEFAULT_WORKERS, timeout_s: float = DEFAULT_PARSE_TIMEOUT_S, memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES):
+    def __init__(self, workers: int, timeout_s: float, memory_limit_bytes: int):
         self.timeout_s = timeout_s
         self.memory_limit_bytes = memory_limit_bytes
         self._slots = max(1, workers)
@@ -88,34 +99,35 @@ class BoundedParser:
         self._all: set[_Worker] = set()
         self._sem: asyncio.Semaphore | None = None
 
-    async def parse(self, body: bytes, *, feed_url: str, fetched_at: datetime, **kwargs) -> ParsedFeed:
+    async def _call(self, payload: dict, *, what: str, **log_context) -> object:
+        """The child's answer value; WorkerRefused with the reason otherwise."""
         if self._sem is None:
             self._sem = asyncio.Semaphore(self._slots)
-        kwargs.update(feed_url=feed_url, fetched_at=fetched_at)
+        payload["task"] = self.task
         async with self._sem:
             worker = self._idle.pop() if self._idle else await self._spawn()
             try:
                 async with asyncio.timeout(self.timeout_s):
-                    kind, value = await worker.call({"body": bytes(body), "kwargs": kwargs})
+                    kind, value = await worker.call(payload)
             except TimeoutError:
-                log.warning("parse_timeout", feed_url=feed_url, timeout_s=self.timeout_s, body_bytes=len(body))
+                log.warning(f"{self.task}_timeout", timeout_s=self.timeout_s, **log_context)
                 await self._discard(worker)
-                raise FeedRefused(f"parse did not finish within {self.timeout_s:g} s") from None
+                raise WorkerRefused(f"{what} did not finish within {self.timeout_s:g} s") from None
             except (asyncio.IncompleteReadError, BrokenPipeError, ConnectionResetError):
                 await self._discard(worker)
-                raise FeedRefused("parser process died (memory or crash)") from None
+                raise WorkerRefused(f"{what} process died (memory or crash)") from None
             except BaseException:
                 await self._discard(worker)  # cancelled mid-call: its answer would desync the pipe
                 raise
             self._idle.append(worker)
         if kind == "ok":
-            return value  # type: ignore[return-value]
+            return value
         if kind == "refused":
-            raise FeedRefused(str(value))
-        raise RuntimeError(f"parser worker failed: {value}")
+            raise WorkerRefused(str(value))
+        raise RuntimeError(f"{self.task} worker failed: {value}")
 
     async def _spawn(self) -> _Worker:
-        worker = await _Worker.start(self.memory_limit_bytes)
+        worker = await _Worker.start(self.memory_limit_bytes, self.task)
         self._all.add(worker)
         return worker
 
@@ -144,3 +156,46 @@ class BoundedParser:
         for worker in self._all:
             worker.kill()
         self._all, self._idle = set(), []
+
+
+class BoundedParser(_BoundedPool):
+    """`await parser.parse(body, feed_url=..., fetched_at=..., ...)`: parse_feed in
+    a worker process, bounded in time (``timeout_s``) and memory. Raises
+    FeedRefused when either bound is hit, as for any refused document."""
+
+    task = "parse"
+
+    @classmethod
+    def from_settings(cls, producer_settings) -> "BoundedParser":
+        return cls(workers=producer_settings.parse_workers or DEFAULT_WORKERS,
+                   timeout_s=producer_settings.parse_timeout_s)
+
+    def __init__(self, workers: int = DEFAULT_WORKERS, timeout_s: float = DEFAULT_PARSE_TIMEOUT_S, memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES):
+        super().__init__(workers, timeout_s, memory_limit_bytes)
+
+    async def parse(self, body: bytes, *, feed_url: str, fetched_at: datetime, **kwargs) -> ParsedFeed:
+        kwargs.update(feed_url=feed_url, fetched_at=fetched_at)
+        try:
+            return await self._call({"body": bytes(body), "kwargs": kwargs}, what="parse", feed_url=feed_url, body_bytes=len(body))  # type: ignore[return-value]
+        except WorkerRefused as exc:
+            raise FeedRefused(str(exc)) from None
+
+
+class BoundedExtractor(_BoundedPool):
+    """`await extractor.extract(html, url=...)`: the main text of an article page
+    (producers.extract.main_text) in a worker process, bounded in time and memory.
+    Raises WorkerRefused with the reason when a bound is hit or nothing usable
+    was found."""
+
+    task = "extract"
+
+    @classmethod
+    def from_settings(cls, producer_settings) -> "BoundedExtractor":
+        return cls(workers=min(DEFAULT_WORKERS, max(DEFAULT_EXTRACT_WORKERS, producer_settings.full_text_concurrency // 2)),
+                   timeout_s=producer_settings.full_text_extract_timeout_s)
+
+    def __init__(self, workers: int = DEFAULT_EXTRACT_WORKERS, timeout_s: float = DEFAULT_EXTRACT_TIMEOUT_S, memory_limit_bytes: int = DEFAULT_EXTRACT_MEMORY_LIMIT_BYTES):
+        super().__init__(workers, timeout_s, memory_limit_bytes)
+
+    async def extract(self, html: bytes, *, url: str) -> str:
+        return await self._call({"body": bytes(html), "kwargs": {"url": url}}, what="extraction", url=url, body_bytes=len(html))  # type: ignore[return-value]

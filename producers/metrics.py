@@ -16,3 +16,12 @@ PRODUCE_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30),
 )
 FEEDS_BY_HEALTH = Gauge("wirewatch_producer_feeds", "Feeds by health.", ["health"])
+FULL_TEXT = Counter(
+    "wirewatch_producer_full_text_total",
+    "Article pages fetched for full text, by outcome (extracted, shorter_than_feed, not_html, extract_failed, or the fetch error class).",
+    ["outcome"],
+)
+FULL_TEXT_SECONDS = Histogram(
+    "wirewatch_producer_full_text_duration_seconds", "Fetch plus extraction of one article page.",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 60),
+)

@@ -1,6 +1,7 @@
-"""Child process of producers.isolation.BoundedParser: reads length-prefixed
-pickled requests on stdin, answers ("ok", ParsedFeed) / ("refused", reason) /
-("error", text) on stdout. Run as ``python -m producers.parse_worker LIMIT``."""
+"""Child process of producers.isolation's pools: reads length-prefixed pickled
+requests on stdin, answers ("ok", value) / ("refused", reason) / ("error", text)
+on stdout. Run as ``python -m producers.parse_worker LIMIT TASK``, TASK being
+``parse`` (feed bytes -> ParsedFeed) or ``extract`` (page bytes -> main text)."""
 
 from __future__ import annotations
 
@@ -20,24 +21,42 @@ def _limit_memory(limit_bytes: int) -> None:
         pass
 
 
+def _run(request: dict) -> object:
+    if request.get("task") == "extract":
+        from producers.extract import main_text
+
+        return main_text(request["body"], **request["kwargs"])
+    from producers.normalise import parse_feed
+
+    return parse_feed(request["body"], **request["kwargs"])
+
+
 def _answer(request: dict) -> tuple[str, object]:
-    from producers.normalise import FeedRefused, parse_feed
+    from producers.extract import NoMainText
+    from producers.normalise import FeedRefused
 
     try:
-        return "ok", parse_feed(request["body"], **request["kwargs"])
+        return "ok", _run(request)
     except FeedRefused as exc:
         return "refused", exc.reason
+    except NoMainText as exc:
+        return "refused", str(exc)
     except MemoryError:
-        return "refused", "document needs too much memory to parse"
+        return "refused", "document needs too much memory to process"
     except RecursionError:
-        return "refused", "document nested too deeply to parse"
+        return "refused", "document nested too deeply to process"
     except Exception as exc:  # reported to the parent, which logs it with the feed
         return "error", f"{type(exc).__name__}: {exc}"[:500]
 
 
 def main() -> None:
     _limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else 2 << 30)
-    import producers.normalise  # noqa: F401 - import once, before the first request
+    # Import once, before the first request (whose deadline should not pay for it).
+    import producers.normalise  # noqa: F401
+    if len(sys.argv) > 2 and sys.argv[2] == "extract":
+        import producers.extract
+
+        producers.extract.preload()
 
     # The protocol gets its own copy of stdout; anything printed by a library
     # goes to stderr instead of corrupting the answers.

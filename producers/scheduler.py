@@ -7,6 +7,7 @@ re-send).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
@@ -17,11 +18,13 @@ import structlog
 
 from producers import metrics, schedule
 from producers.catalogue import Feed
-from producers.fetcher import FetchResult, Fetcher
+from producers.fetcher import FetchResult, Fetcher, HostLimits
+from producers.fulltext import FullText
 from producers.isolation import BoundedParser
 from producers.kafka_sink import KafkaSink, SinkError
 from producers.normalise import FeedRefused, ParsedFeed
 from producers.state import FeedState, StateStore
+from wirewatch.schema import Article
 from wirewatch.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -42,6 +45,9 @@ class PollStats:
     articles_updated: int = 0
     articles_produced: int = 0
     produce_failures: int = 0
+    full_text_extracted: int = 0     # entries whose page gave the text
+    full_text_failed: int = 0        # entries produced with the feed's summary instead
+    feeds_moved: int = 0             # feeds that answered with a permanent redirect
     wire_bytes: int = 0
     elapsed_s: float = 0.0
 
@@ -55,31 +61,20 @@ class PollStats:
         return data
 
 
-class _HostLimits:
-    """One semaphore per host, created on first use."""
-
-    def __init__(self, per_host: int):
-        self.per_host = per_host
-        self._sems: dict[str, asyncio.Semaphore] = {}
-
-    def for_host(self, host: str) -> asyncio.Semaphore:
-        sem = self._sems.get(host)
-        if sem is None:
-            sem = self._sems[host] = asyncio.Semaphore(self.per_host)
-        return sem
-
-
 class Poller:
     """The per-feed pipeline, sharing one fetcher, parser and sink across feeds."""
 
-    def __init__(self, settings: Settings, sink: KafkaSink, state: StateStore, fetcher: Fetcher, parser: BoundedParser, rng: random.Random | None = None):
+    def __init__(self, settings: Settings, sink: KafkaSink, state: StateStore, fetcher: Fetcher, parser: BoundedParser,
+                 rng: random.Random | None = None, full_text: FullText | None = None):
         self.settings = settings
         self.sink = sink
         self.state = state
         self.fetcher = fetcher
         self.parser = parser
         self.rng = rng or random.Random()
-        self.host_limits = _HostLimits(settings.producer.per_host_concurrency)
+        self.host_limits = HostLimits(settings.producer.per_host_concurrency)
+        self.full_text = full_text  # None: full-text feeds are produced with their summaries
+        self._moves_logged: dict[str, str] = {}
 
     async def poll_feeds(self, feeds: list[Feed], stats: PollStats) -> None:
         """Poll ``feeds`` with ``concurrency`` workers: a fixed number of tasks, so
@@ -113,6 +108,7 @@ class Poller:
             setattr(stats, f"feeds_{kind}", getattr(stats, f"feeds_{kind}") + 1)
             metrics.FETCHES.labels(kind).inc()
             self._record_quiet_success(feed, state, result, now)
+            stats.feeds_moved += bool(state.moved_to)
             return
         try:
             parsed = await self.parser.parse(
@@ -129,26 +125,32 @@ class Poller:
         await self._produce_and_advance(feed, state, result, parsed, stats, now)
 
     async def _produce_and_advance(self, feed: Feed, state: FeedState, result: FetchResult, parsed: ParsedFeed, stats: PollStats, now: float) -> None:
+        # ``fresh``: new or changed by the feed's own hash; ``outgoing``: what is sent
+        # (for full-text feeds, with the page's text, unless that text was sent before).
         fresh = [a for a in parsed.articles if not state.is_known(a.id, a.content_hash)]
-        new = sum(1 for a in fresh if a.id not in state.seen)
+        outgoing = await self._with_full_text(feed, state, fresh, stats) if feed.full_text and fresh else fresh
+        new = sum(1 for a in outgoing if a.id not in state.seen)
         started = time.monotonic()
         try:
-            await self.sink.send_and_wait(fresh, timeout=self.settings.kafka.request_timeout_s * 2)
+            await self.sink.send_and_wait(outgoing, timeout=self.settings.kafka.request_timeout_s * 2)
         except SinkError as exc:
             # State stays as it was: the same entries are sent again next time.
             stats.produce_failures += 1
-            log.warning("produce_failed_will_retry", feed_url=feed.url, entries=len(fresh), error=str(exc))
+            log.warning("produce_failed_will_retry", feed_url=feed.url, entries=len(outgoing), error=str(exc))
             state.next_check = now + schedule.jittered(min(feed.min_interval, 60), self.rng)
             return
-        if fresh:
+        if outgoing:
             metrics.PRODUCE_SECONDS.observe(time.monotonic() - started)
         metrics.ENTRIES.labels("new").inc(new)
-        metrics.ENTRIES.labels("updated").inc(len(fresh) - new)
+        metrics.ENTRIES.labels("updated").inc(len(outgoing) - new)
         stats.articles_new += new
-        stats.articles_updated += len(fresh) - new
-        stats.articles_produced += len(fresh)
+        stats.articles_updated += len(outgoing) - new
+        stats.articles_produced += len(outgoing)
         for article in fresh:
             state.remember(article.id, article.content_hash)
+        if feed.full_text:
+            for article in outgoing:
+                state.remember_page(article.id, article.content_hash)
         state.prune({a.id for a in parsed.articles})
         state.etag, state.last_modified, state.body_hash = result.etag, result.last_modified, result.body_hash
         now_dt = datetime.fromtimestamp(now, timezone.utc)
@@ -158,9 +160,20 @@ class Poller:
             now=now_dt, ttl_s=parsed.ttl_s, update_period_s=parsed.update_period_s, max_age_s=result.max_age_s,
         )
         self._mark_success(state, result, now)
+        stats.feeds_moved += bool(state.moved_to)
         if parsed.problems:
             log.info("feed_problems", feed_url=feed.url, problems=parsed.problems[:5])
         log.debug("feed_polled", feed_url=feed.url, entries=len(parsed.articles), produced=len(fresh), new=new)
+
+    async def _with_full_text(self, feed: Feed, state: FeedState, fresh: list[Article], stats: PollStats) -> list[Article]:
+        """``fresh`` with page texts (producers.fulltext), less the entries whose
+        produced text did not change (only their feed summary did)."""
+        if self.full_text is None:
+            return fresh
+        batch = await self.full_text.complete(fresh, feed_url=feed.url)
+        stats.full_text_extracted += batch.extracted
+        stats.full_text_failed += batch.failed
+        return [a for a in batch.articles if not state.page_known(a.id, a.content_hash)]
 
     def _record_quiet_success(self, feed: Feed, state: FeedState, result: FetchResult, now: float) -> None:
         state.etag = result.etag or state.etag
@@ -176,8 +189,18 @@ class Poller:
         state.last_status = result.status
         state.consecutive_failures = 0
         state.moved_to = result.permanent_redirect
+        if state.moved_to:
+            self._log_move(state)
         state.next_check = now + schedule.jittered(state.interval_s, self.rng)
         self.state.mark_dirty(state.url)
+
+    def _log_move(self, state: FeedState) -> None:
+        """Warn once per process and target: the catalogue should follow the feed."""
+        if self._moves_logged.get(state.url) == state.moved_to:
+            return
+        self._moves_logged[state.url] = state.moved_to
+        log.warning("feed_moved_permanently", feed_url=state.url, moved_to=state.moved_to,
+                    hint="run `wirewatch feeds apply-moves` to rewrite the catalogue")
 
     def _record_failure(self, feed: Feed, state: FeedState, result: FetchResult, stats: PollStats, now: float) -> None:
         error_class = result.error_class or "internal"
@@ -229,8 +252,8 @@ async def poll_once(settings: Settings, feeds: list[Feed], sink: KafkaSink, stat
     own_parser = parser is None
     parser = parser or BoundedParser.from_settings(settings.producer)
     try:
-        async with Fetcher(settings.producer) as fetcher:
-            await Poller(settings, sink, state, fetcher, parser).poll_feeds(due, stats)
+        async with Fetcher(settings.producer) as fetcher, _full_text_for(settings, feeds) as full_text:
+            await Poller(settings, sink, state, fetcher, parser, full_text=full_text).poll_feeds(due, stats)
     finally:
         if own_parser:
             await parser.aclose()
@@ -246,8 +269,8 @@ async def run_forever(settings: Settings, feeds: list[Feed], sink: KafkaSink, st
     parser = BoundedParser.from_settings(settings.producer)
     kafka_wait = 0.0
     try:
-        async with Fetcher(settings.producer) as fetcher:
-            poller = Poller(settings, sink, state, fetcher, parser)
+        async with Fetcher(settings.producer) as fetcher, _full_text_for(settings, feeds) as full_text:
+            poller = Poller(settings, sink, state, fetcher, parser, full_text=full_text)
             while not stop_event.is_set():
                 now = time.time()
                 due = due_feeds(feeds, state, now)
@@ -274,6 +297,14 @@ async def run_forever(settings: Settings, feeds: list[Feed], sink: KafkaSink, st
 
 
 MAX_KAFKA_WAIT_S = 60.0
+
+
+def _full_text_for(settings: Settings, feeds: list[Feed]):
+    """A FullText context when any feed wants full text, else a context giving None
+    (no extra session or worker for catalogues without full-text feeds)."""
+    if any(f.full_text and f.enabled for f in feeds):
+        return FullText(settings.producer)
+    return contextlib.nullcontext(None)
 
 
 def _kafka_backoff(stats: PollStats, previous: float) -> float:

@@ -39,6 +39,10 @@ class FeedState:
     disabled: bool = False             # 410 Gone
     disabled_reason: str | None = None
     moved_to: str | None = None        # where a permanent redirect chain ended
+    # Full-text feeds only: article id -> short_hash of the content hash *produced*
+    # (page text), while ``seen`` keeps the feed's own hash; an entry whose feed
+    # text changed but whose page text did not is not produced again.
+    page_hashes: dict[str, int] = field(default_factory=dict)
 
     def is_known(self, article_id: str, content_hash: str) -> bool:
         """True when this entry was produced before with the same content."""
@@ -51,15 +55,25 @@ class FeedState:
         while len(self.seen) > MAX_SEEN_PER_FEED:
             del self.seen[next(iter(self.seen))]
 
+    def page_known(self, article_id: str, content_hash: str) -> bool:
+        """True when this entry was produced before with this (page) text."""
+        return self.page_hashes.get(article_id) == short_hash(content_hash)
+
+    def remember_page(self, article_id: str, content_hash: str) -> None:
+        self.page_hashes[article_id] = short_hash(content_hash)
+
     def prune(self, current_ids: set[str]) -> None:
         """Keep the entries of the current document and as many others, newest first."""
         others = [k for k in self.seen if k not in current_ids]
         for key in others[: max(0, len(others) - len(current_ids))]:
             del self.seen[key]
+        if self.page_hashes:
+            self.page_hashes = {k: v for k, v in self.page_hashes.items() if k in self.seen}
 
     def to_json(self) -> bytes:
         data = asdict(self)
         data["seen"] = list(self.seen.items())
+        data["page_hashes"] = list(self.page_hashes.items())
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
     @classmethod
@@ -67,6 +81,7 @@ class FeedState:
         data: dict[str, Any] = json.loads(raw)
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["seen"] = {str(k): int(v) for k, v in known.get("seen", [])}
+        known["page_hashes"] = {str(k): int(v) for k, v in known.get("page_hashes", [])}
         return cls(**known)
 
 

@@ -205,6 +205,8 @@ class WorkerProcess:
 
     def wait_ready(self, timeout_s: float = 120.0) -> float:
         """Seconds until the worker's consumer group is Stable with a member (it consumes)."""
+        from kafka.errors import KafkaError
+
         from wirewatch.kafka_admin import admin_client
 
         started = time.monotonic()
@@ -213,7 +215,10 @@ class WorkerProcess:
             while time.monotonic() - started < timeout_s:
                 if not self.alive():
                     raise RuntimeError(f"the worker exited during start:\n{self.log_tail()}")
-                group = admin.describe_groups([self.settings.processor.app_id]).get(self.settings.processor.app_id, {})
+                try:
+                    group = admin.describe_groups([self.settings.processor.app_id]).get(self.settings.processor.app_id, {})
+                except KafkaError:
+                    group = {}  # a new broker has no group coordinator yet: not ready
                 if group.get("group_state") == "Stable" and group.get("members"):
                     return time.monotonic() - started
                 time.sleep(0.5)

@@ -18,6 +18,7 @@ class Topics:
     alerts: str       # one event per (subscription, story) match, key = alert id
     dead_letters: str  # events an agent gave up on, with the reason
     feed_state: str   # compacted: per-feed polling state, key = feed url
+    signed: str       # enriched articles with their near-duplicate signature, waiting for a story id; one constant key
 
     @classmethod
     def from_settings(cls, kafka: KafkaSettings) -> "Topics":
@@ -28,10 +29,11 @@ class Topics:
             alerts=f"{p}alerts",
             dead_letters=f"{p}deadletters",
             feed_state=f"{p}feeds.state",
+            signed=f"{p}articles.signed",
         )
 
     def all(self) -> list[str]:
-        return [self.raw, self.enriched, self.alerts, self.dead_letters, self.feed_state]
+        return [self.raw, self.enriched, self.alerts, self.dead_letters, self.feed_state, self.signed]
 
     def compacted(self) -> set[str]:
         return {self.feed_state}
@@ -46,6 +48,7 @@ class Indices:
     dead_letters: str    # copy of the dead-letter topic, for Kibana's Pipeline dashboard
     template: str        # composable index template for `articles`
     scratch: str         # the matcher's short-lived copy of the batch being matched
+    api_tokens: str      # API bearer tokens, stored hashed: one document per token
 
     @classmethod
     def from_settings(cls, es: ESSettings) -> "Indices":
@@ -58,4 +61,5 @@ class Indices:
             dead_letters=f"{p}-deadletters",
             template=f"{p}-articles",
             scratch=f"{p}-match-scratch",
+            api_tokens=f"{p}-api-tokens",
         )

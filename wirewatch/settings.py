@@ -129,6 +129,10 @@ class ProducerSettings(_Section):
     parse_timeout_s: float = Field(10.0, gt=0, le=300, description="Deadline for parsing one feed document (in a child process).")
     parse_workers: int = Field(0, ge=0, le=32, description="Feed-parsing child processes (0: one per core, at most 4).")
     metrics_port: int = Field(0, ge=0, le=65535, description="Port of the producer's Prometheus endpoint on 127.0.0.1 (0: off).")
+    full_text_concurrency: int = Field(4, ge=1, le=64, description="Most article-page fetches for full text in flight at once (per_host_concurrency applies too).")
+    full_text_min_chars: int = Field(1500, ge=0, le=100_000, description="Full-text feeds: an entry whose text is shorter than this is a summary, and its page is fetched.")
+    full_text_max_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Cap on an article page's decoded size (full text).")
+    full_text_extract_timeout_s: float = Field(10.0, gt=0, le=300, description="Deadline for extracting one article page's text (in a child process).")
 
 
 class ProcessorSettings(_Section):
@@ -141,6 +145,10 @@ class ProcessorSettings(_Section):
     max_attempts: int = Field(3, ge=1, le=20, description="Attempts at one event before it goes to the dead-letter topic.")
     retry_backoff_s: float = Field(0.5, ge=0, le=60, description="First retry delay; doubles each attempt.")
     taxonomy_dir: Path | None = Field(None, description="Folder of extra or replacement topic taxonomy files.")
+    story_max_stories: int = Field(30_000, ge=100, le=1_000_000, description="Most stories the story index keeps (about 6 KB each); the least recently seen go first.")
+    story_max_age_s: float = Field(3 * 86400.0, gt=0, le=30 * 86400, description="A story not seen for this long is forgotten: a later copy starts a new story.")
+    trends_max_terms: int = Field(10, ge=1, le=100, description="Most keywords and most entities of one article counted for trends.")
+    trends_baseline_hours: int = Field(24, ge=2, le=168, description="Hours of 1-hour windows kept as the baseline that trending scores compare against.")
 
 
 class AlertSettings(_Section):
@@ -153,6 +161,20 @@ class AlertSettings(_Section):
     subscriptions_refresh_s: float = Field(2.0, gt=0, le=3600, description="How often the matcher reloads subscriptions.")
     allow_hosts: list[str] = Field(default_factory=list, description="Webhook and SMTP hosts or CIDRs allowed although private or loopback.")
     email_from: str = Field("Wirewatch <wirewatch@localhost>", description="Sender of alert emails.")
+    digest_check_s: float = Field(60.0, gt=0, le=3600, description="How often the leader worker looks for digests that are due.")
+    digest_max_stories: int = Field(200, ge=1, le=5000, description="Most stories in one digest; the rest wait for the next one.")
+    digest_lease_s: float = Field(900.0, ge=10, le=86400, description="After this long, a digest claimed but never confirmed as sent (a crash) is sent again, with the same id.")
+
+
+class ApiSettings(_Section):
+    model_config = SettingsConfigDict(env_prefix="WIREWATCH_API_", extra="forbid")
+    _section = "api"
+
+    host: str = Field("127.0.0.1", description="Address `wirewatch api serve` listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port `wirewatch api serve` listens on (0: any free port).")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024, description="Largest request body accepted (413 beyond).")
+    max_page_size: int = Field(100, ge=1, le=1000, description="Most items in one page of a list.")
+    es_timeout_s: float = Field(10.0, gt=0, le=120, description="Deadline of one Elasticsearch request made for an API call.")
 
 
 class StackSettings(_Section):
@@ -184,6 +206,7 @@ class Settings(BaseModel):
     processor: ProcessorSettings
     alerts: AlertSettings
     stack: StackSettings
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     def masked(self) -> dict[str, Any]:
         """The effective settings with secrets hidden, for `wirewatch config`."""
@@ -218,6 +241,7 @@ def load_settings() -> Settings:
         "processor": ProcessorSettings,
         "alerts": AlertSettings,
         "stack": StackSettings,
+        "api": ApiSettings,
     }
     path = config_file_path()
     if path is not None:

@@ -1,5 +1,9 @@
 """Deliver agent: alerts -> each channel of the subscription (webhook, Slack, email).
 
+Alerts of hourly/daily subscriptions, and those of a realtime subscription
+beyond its ``max_per_hour``, are not sent here: they are queued for the
+subscription's next digest (processors/digests.py, sent by the digest timer).
+
 Delivery retries with backoff live in processors/delivery; after the last
 attempt the alert goes to the dead-letter topic. Every attempt is recorded
 in the `alerts` index (for Kibana and `wirewatch alerts list`).
@@ -10,7 +14,7 @@ from __future__ import annotations
 import faust
 import structlog
 
-from processors.agents.failures import send_dead_letter
+from processors.agents.failures import send_dead_letter, with_retries
 from processors.context import WorkerContext
 from wirewatch.schema import Alert, SchemaError
 
@@ -35,6 +39,27 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         finally:
             await es.close()
 
+    async def goes_to_digest(es, subscription, alert: Alert, key: bytes | None, value: bytes) -> bool:
+        """Queue the alert for a digest when the subscription's mode or rate cap says so."""
+        from processors.digests import admit_realtime, queue_for_digest, queued_for_digest
+
+        proc = settings.processor
+        retry = dict(attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s)
+        try:
+            if queued_for_digest(subscription):
+                reason = "mode"
+            elif await with_retries(lambda: admit_realtime(es, ctx.indices, subscription),
+                                    what="rate cap", **retry):
+                return False
+            else:
+                reason = "rate_cap"
+            await with_retries(lambda: queue_for_digest(es, ctx.indices, alert, subscription, reason),
+                               what="queue for digest", **retry)
+        except Exception as exc:  # noqa: BLE001 - never escape an agent
+            await send_dead_letter(ctx.topics.dead_letters, "deliver", f"digest queue: {type(exc).__name__}: {exc}",
+                                   key, value)
+        return True
+
     async def deliver_one(es, subs, key: bytes | None, value: bytes) -> None:
         try:
             alert = Alert.from_json(value)
@@ -46,6 +71,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         subscription = next((s for s in await subs.active() if s.id == alert.subscription_id), None)
         if subscription is None:
             log.info("alert_for_inactive_subscription", alert_id=alert.id, subscription=alert.subscription_id)
+            return
+        if await goes_to_digest(es, subscription, alert, key, value):
             return
         for channel in subscription.channels:
             if channel.type == "kafka" or channel.disabled:

@@ -1,4 +1,11 @@
-"""Enrich agent: articles.raw -> language, topics, keywords, entities, story -> articles.enriched."""
+"""Enrich agent: articles.raw -> language, topics, keywords, entities, signature -> articles.signed.
+
+The story id is not assigned here: every worker runs this agent on its share
+of the partitions, and story ids must agree across them. This agent computes
+the near-duplicate signature (the costly part) and the story agent
+(processors/agents/story.py), the one owner of the story index, assigns the
+story and sends the article on to articles.enriched.
+"""
 
 from __future__ import annotations
 
@@ -46,35 +53,33 @@ def warm_up(enricher) -> None:
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
+    from processors.agents.story import SIGNED_KEY, signed_message, signed_topic
     from processors.enrich.pipeline import Enricher
-    from processors.enrich.story import StoryIndex
+    from processors.enrich.story import signature
 
     enricher = Enricher.from_settings(ctx.settings)
     warm_up(enricher)
-    # One story index per worker process; see processors/enrich/story.py for
-    # how story ids stay equal across workers.
-    stories = StoryIndex()
     proc = ctx.settings.processor
+    signed = signed_topic(app, ctx)
 
-    def enrich_one(article: Article) -> Article:
+    def enrich_one(article: Article) -> bytes:
         enrichment = enricher.enrich(article)
-        story = stories.assign(article, enricher.last_analysis)
-        enrichment.story_id, enrichment.story_first, enrichment.story_sources = story.story_id, story.first, story.sources
+        sig = signature(enricher.last_analysis)  # reuses the article's tokens
         enrichment.enriched_at = utcnow()
-        return article.model_copy(update={"enrichment": enrichment})
+        enriched = article.model_copy(update={"enrichment": enrichment})
+        return signed_message(enriched.to_json(), article.source.domain or article.source.feed_url, sig)
 
     @app.agent(ctx.topics.raw, name=f"{proc.app_id}.enrich")
     async def enrich_agent(stream):
         async for event in stream.events():
             key, value = event.key, event.value
             try:
-                article = parse_article(value)
-                enriched = enrich_one(article)
+                message = enrich_one(parse_article(value))
 
                 async def send():
-                    await ctx.topics.enriched.send(key=enriched.id.encode(), value=enriched.to_json())
+                    await signed.send(key=SIGNED_KEY, value=message)
 
                 await with_retries(send, attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s,
-                                   what="send enriched article")
+                                   what="send signed article")
             except Exception as exc:  # noqa: BLE001 - see failures.py: never escape an agent
                 await send_dead_letter(ctx.topics.dead_letters, "enrich", f"{type(exc).__name__}: {exc}", key, value)

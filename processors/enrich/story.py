@@ -36,6 +36,15 @@ Story ids, across workers
     its `bands` mapping. Sharding the index by band key instead would need
     one message per band per article, which costs more than it saves here.
 
+Persistence (as built in processors/agents/story.py)
+    The story agent gives the index a `journal` (`StoryJournal`): every
+    story change and article id is written to changelogged Faust tables, one
+    record per story (`story_record`) and one entry per article id, and
+    every eviction deletes them, so the tables stay as bounded as the index.
+    After a restart or a rebalance the new owner recovers the tables and
+    calls `StoryIndex.restore`, which rebuilds the band keys from the stored
+    signatures (one write per article instead of 32 band writes per story).
+
 Updates
     An article id seen before is an update: same story, not counted again.
     `sources` counts the distinct sources (domain, else feed URL) that
@@ -170,6 +179,47 @@ def signature(analysis: Analysis) -> Signature:
     return signature_of_words(words)
 
 
+def signature_to_record(sig: Signature) -> dict:
+    """JSON-ready form of a signature (it travels between the enrich and story agents)."""
+    return {"values": list(sig.values), "min_hash": sig.min_hash, "exact": sig.exact, "size": sig.size}
+
+
+def signature_from_record(record: dict) -> Signature:
+    """Inverse of `signature_to_record`; ValueError on a malformed record."""
+    if not isinstance(record, dict):
+        raise ValueError("signature record is not an object")
+    values = record.get("values") or []
+    if not isinstance(values, list) or len(values) not in (0, NUM_HASHES) or not all(type(v) is int for v in values):
+        raise ValueError(f"signature values must be a list of {NUM_HASHES} ints or empty")
+    min_hash, exact, size = record.get("min_hash", 0), record.get("exact", ""), record.get("size", 0)
+    if type(min_hash) is not int or not isinstance(exact, str) or type(size) is not int:
+        raise ValueError("signature min_hash/size must be ints and exact a string")
+    if not values and not exact:
+        raise ValueError("signature has neither values nor an exact hash")
+    if not values and (len(exact) > 64 or any(c not in "0123456789abcdef" for c in exact)):
+        raise ValueError("signature exact hash must be lowercase hex")
+    return Signature(tuple(values), min_hash, exact, size)
+
+
+class StoryJournal:
+    """Where a StoryIndex reports its changes (a no-op here; the story agent writes tables)."""
+
+    def story_saved(self, story_id: str, record: dict) -> None:
+        pass
+
+    def story_dropped(self, story_id: str) -> None:
+        pass
+
+    def article_saved(self, article_id: str, story_id: str) -> None:
+        pass
+
+    def article_dropped(self, article_id: str) -> None:
+        pass
+
+
+MAX_SOURCES_PERSISTED = 200   # beyond this a restored story may count a source it had seen again
+
+
 @dataclass(frozen=True)
 class Assignment:
     story_id: str
@@ -186,6 +236,20 @@ class _Story:
     sources: set[str] = field(default_factory=set)
     source_count: int = 0
     last_seen: float = 0.0
+    first_seen: float = 0.0
+
+    def record(self) -> dict:
+        return {"story_id": self.story_id, "signature": signature_to_record(self.signature),
+                "first_article": self.first_article, "sources": sorted(self.sources)[:MAX_SOURCES_PERSISTED],
+                "source_count": self.source_count, "last_seen": self.last_seen, "first_seen": self.first_seen}
+
+    @classmethod
+    def from_record(cls, record: dict) -> "_Story":
+        sig = signature_from_record(record["signature"])
+        sources = record.get("sources") or []
+        return cls(str(record["story_id"]), sig, str(record["first_article"]), sig.band_keys(),
+                   set(map(str, sources[:MAX_SOURCES_PERSISTED])), int(record.get("source_count", len(sources))),
+                   float(record.get("last_seen", 0.0)), float(record.get("first_seen", record.get("last_seen", 0.0))))
 
 
 class StoryIndex:
@@ -201,7 +265,8 @@ class StoryIndex:
 
     def __init__(self, max_stories: int = 30_000, max_age_s: float = 3 * 86400,
                  threshold: float = DEFAULT_THRESHOLD, bands: MutableMapping[int, str] | None = None,
-                 clock=time.time):
+                 clock=time.time, journal: StoryJournal | None = None):
+        self.journal = journal if journal is not None else StoryJournal()
         self.max_stories = max_stories
         self.max_articles = max_stories * 4
         self.max_age_s = max_age_s
@@ -239,8 +304,44 @@ class StoryIndex:
                 story.sources.add(source)
         story.last_seen = now
         self.stories.move_to_end(story.story_id)
+        self.journal.story_saved(story.story_id, story.record())
         self._remember_article(article_id, story.story_id)
         return Assignment(story.story_id, first, max(1, story.source_count))
+
+    def restore(self, story_records, article_entries) -> int:
+        """Rebuild from stored records (after a restart); returns the stories kept.
+
+        `story_records`: dicts of `_Story.record()`; `article_entries`:
+        (article id, story id) pairs. Bands go to stories in the order they
+        were first seen, as they did when built live; malformed records are
+        skipped (logged by the caller through the count).
+        """
+        self.stories.clear()
+        self.articles.clear()
+        self.bands.clear()
+        stories = []
+        for record in story_records:
+            try:
+                stories.append(_Story.from_record(record))
+            except (KeyError, TypeError, ValueError):
+                continue
+        for story in sorted(stories, key=lambda st: st.first_seen):
+            for key in story.band_keys:
+                self.bands.setdefault(key, story.story_id)
+        for story in sorted(stories, key=lambda st: st.last_seen):
+            self.stories[story.story_id] = story
+        for article_id, story_id in article_entries:
+            self.articles[str(article_id)] = str(story_id)
+        self._trim()
+        return len(self.stories)
+
+    def _trim(self) -> None:
+        self._expire(self.clock())
+        while len(self.stories) > self.max_stories:
+            self._evict(next(iter(self.stories)))
+        while len(self.articles) > self.max_articles:
+            dropped, _ = self.articles.popitem(last=False)
+            self.journal.article_dropped(dropped)
 
     # ------------------------------------------------------------ internals
 
@@ -268,7 +369,7 @@ class StoryIndex:
         story_id = sig.story_id()
         if story_id in self.stories:  # same seed, not similar enough: keep ids distinct
             story_id = f"{story_id}-{zlib.crc32(article_id.encode()):08x}"
-        story = _Story(story_id, sig, article_id, keys)
+        story = _Story(story_id, sig, article_id, keys, first_seen=self.clock())
         self.stories[story_id] = story
         for key in keys:
             self.bands.setdefault(key, story_id)
@@ -278,8 +379,10 @@ class StoryIndex:
 
     def _remember_article(self, article_id: str, story_id: str) -> None:
         self.articles[article_id] = story_id
+        self.journal.article_saved(article_id, story_id)
         while len(self.articles) > self.max_articles:
-            self.articles.popitem(last=False)
+            dropped, _ = self.articles.popitem(last=False)
+            self.journal.article_dropped(dropped)
 
     def _expire(self, now: float) -> None:
         while self.stories:
@@ -292,6 +395,7 @@ class StoryIndex:
         story = self.stories.pop(story_id, None)
         if story is None:
             return
+        self.journal.story_dropped(story_id)
         for key in story.band_keys:
             if self.bands.get(key) == story_id:
                 del self.bands[key]

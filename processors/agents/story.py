@@ -1,0 +1,149 @@
+"""Story agent: articles.signed -> story id, first, sources -> articles.enriched.
+
+Why one owner: story ids must agree across workers and partitions, and two
+workers that each keep their own index would give two ids to copies that
+arrive on different partitions at the same moment. So the enrich agents (many,
+parallel) only compute the near-duplicate signature, which is the costly part,
+and send the enriched article with its signature to `articles.signed` under one
+constant key. Kafka puts every message of that key on one partition, and Faust
+gives a partition to one worker at a time: one `StoryIndex`, fed in order.
+Assigning a story costs tens of microseconds, far below what one worker can
+take, so this is not the bottleneck (see bench/enrich.py --agent).
+
+Restart and rebalance: the index writes each story's record and each article
+id to two changelogged tables (co-partitioned with `articles.signed`, so their
+one busy partition moves with it). When a worker gets that partition, Faust
+recovers the tables and calls our `on_recover`; the next event then rebuilds
+the index from them (`StoryIndex.restore`). Evictions delete from the tables,
+so they are as bounded as the index.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+
+import faust
+import structlog
+
+from processors.agents.failures import PermanentError, send_dead_letter, with_retries
+from processors.context import WorkerContext
+from processors.enrich.story import StoryIndex, StoryJournal, signature_from_record, signature_to_record
+
+log = structlog.get_logger(__name__)
+
+SIGNED_KEY = b"stories"   # constant: every signed article on the same partition, so one owner
+MAX_SOURCE_CHARS = 500
+
+_SIGNED_TOPICS: "weakref.WeakKeyDictionary[faust.App, faust.TopicT]" = weakref.WeakKeyDictionary()
+
+
+def signed_topic(app: faust.App, ctx: WorkerContext) -> faust.TopicT:
+    """The `articles.signed` topic object, declared once per app (enrich, story and trends use it)."""
+    topic = _SIGNED_TOPICS.get(app)
+    if topic is None:
+        topic = app.topic(ctx.topic_names.signed, key_type=bytes, value_type=bytes, key_serializer="raw",
+                          value_serializer="raw", partitions=ctx.settings.kafka.partitions, internal=False)
+        _SIGNED_TOPICS[app] = topic
+    return topic
+
+
+def signed_message(article_json: bytes, source: str, sig) -> bytes:
+    """What an enrich agent sends: the enriched article (as produced) and its signature.
+
+    Built by concatenation: the article is already serialised once."""
+    head = json.dumps({"source": source[:MAX_SOURCE_CHARS], "signature": signature_to_record(sig)})
+    return head[:-1].encode("ascii") + b',"article":' + article_json + b"}"
+
+
+def parse_signed(value: bytes):
+    """(article dict, source, Signature) of a signed message; PermanentError when malformed."""
+    try:
+        message = json.loads(value)
+    except (ValueError, TypeError) as exc:
+        raise PermanentError(f"signed message is not JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise PermanentError("signed message is not a JSON object")
+    article, source = message.get("article"), message.get("source")
+    if not isinstance(article, dict) or not isinstance(article.get("id"), str) or not article["id"]:
+        raise PermanentError("signed message has no article with an id")
+    if not isinstance(article.get("enrichment"), dict):
+        raise PermanentError("signed message's article has no enrichment")
+    if not isinstance(source, str):
+        raise PermanentError("signed message has no source")
+    try:
+        sig = signature_from_record(message.get("signature"))
+    except ValueError as exc:
+        raise PermanentError(f"signed message has a bad signature: {exc}") from None
+    return article, source, sig
+
+
+def with_story(article: dict, assignment) -> bytes:
+    """The enriched article JSON with its story fields set."""
+    enrichment = article["enrichment"]
+    enrichment["story_id"] = assignment.story_id
+    enrichment["story_first"] = assignment.first
+    enrichment["story_sources"] = assignment.sources
+    return json.dumps(article, separators=(",", ":")).encode("ascii")
+
+
+class TableJournal(StoryJournal):
+    """Mirrors the index into two Faust tables (called inside the agent's event loop)."""
+
+    def __init__(self, stories, articles):
+        self.stories, self.articles = stories, articles
+
+    def story_saved(self, story_id: str, record: dict) -> None:
+        self.stories[story_id] = record
+
+    def story_dropped(self, story_id: str) -> None:
+        if story_id in self.stories:
+            del self.stories[story_id]
+
+    def article_saved(self, article_id: str, story_id: str) -> None:
+        self.articles[article_id] = story_id
+
+    def article_dropped(self, article_id: str) -> None:
+        if article_id in self.articles:
+            del self.articles[article_id]
+
+
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    proc = ctx.settings.processor
+    stories_table = app.Table("stories", default=None, key_type=str, value_type=None,
+                              partitions=ctx.settings.kafka.partitions)
+    articles_table = app.Table("story-articles", default=None, key_type=str, value_type=None,
+                               partitions=ctx.settings.kafka.partitions)
+    journal = TableJournal(stories_table, articles_table)
+    index = StoryIndex(max_stories=proc.story_max_stories, max_age_s=proc.story_max_age_s, journal=journal)
+    state = {"restore": True}
+
+    @stories_table.on_recover
+    async def _stories_recovered() -> None:
+        state["restore"] = True  # rebuild on the next event: it runs where table writes are allowed
+
+    def restore() -> None:
+        records = [record for record in stories_table.values() if isinstance(record, dict)]
+        entries = [(k, v) for k, v in articles_table.items() if isinstance(v, str)]
+        kept = index.restore(records, entries)
+        log.info("story_index_restored", stories=kept, records=len(records), articles=len(index.articles))
+
+    @app.agent(signed_topic(app, ctx), name=f"{proc.app_id}.story")
+    async def story_agent(stream):
+        async for event in stream.events():
+            key, value = event.key, event.value
+            try:
+                if state["restore"]:
+                    restore()
+                    state["restore"] = False
+                article, source, sig = parse_signed(value)
+                assignment = index.assign_signature(article["id"], source, sig)
+                out = with_story(article, assignment)
+
+                async def send():
+                    await ctx.topics.enriched.send(key=article["id"].encode(), value=out)
+
+                await with_retries(send, attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s,
+                                   what="send storied article")
+            except Exception as exc:  # noqa: BLE001 - see failures.py: never escape an agent
+                await send_dead_letter(ctx.topics.dead_letters, "story", f"{type(exc).__name__}: {exc}", key, value)
