@@ -9,6 +9,8 @@ never fetches anything itself (its download helpers are not used).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from producers.text import collapse_whitespace
 
 # Bound on the extracted text kept (as for feed text in producers.normalise).
@@ -23,7 +25,16 @@ class NoMainText(Exception):
 
 def preload() -> None:
     """Import trafilatura now, so that the first extraction's deadline does not pay for it."""
-    import trafilatura  # noqa: F401
+    _config()
+
+
+@lru_cache(maxsize=1)
+def _config():
+    from trafilatura.settings import use_config
+
+    config = use_config()  # a copy of trafilatura's defaults
+    config.set("DEFAULT", "MAX_TREE_SIZE", str(MAX_TREE_SIZE))
+    return config
 
 
 def main_text(html: bytes, *, url: str) -> str:
@@ -45,7 +56,7 @@ def main_text(html: bytes, *, url: str) -> str:
         favor_precision=True,  # a shorter clean text beats boilerplate in the index
         deduplicate=False,
         with_metadata=False,
-        max_tree_size=MAX_TREE_SIZE,
+        config=_config(),
     )
     text = collapse_whitespace(_as_paragraphs(extracted or ""))[:MAX_TEXT_CHARS]
     if not text:

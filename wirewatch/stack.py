@@ -165,6 +165,25 @@ def kafka_answers(bootstrap: str, timeout_s: float = 5.0) -> bool:
         consumer.close()
 
 
+def kafka_coordinator_ready(bootstrap: str, timeout_s: float = 5.0) -> bool:
+    """True once the broker can coordinate consumer groups (a new broker creates its
+    offsets topic on the first request, which takes a moment)."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=int(timeout_s * 1000) + 1000)
+    except KafkaError:
+        return False
+    try:
+        admin.describe_groups(["wirewatch-stack-probe"])
+        return True
+    except KafkaError:
+        return False
+    finally:
+        admin.close()
+
+
 def es_health(url: str, timeout_s: float = 5.0) -> dict | None:
     try:
         response = httpx.get(f"{url}/_cluster/health", timeout=timeout_s)
@@ -566,7 +585,7 @@ def up(stack: StackSettings, *, quiet: bool = False) -> list[ServiceStatus]:
         kafka_proc = start_kafka(stack, layout, java)
         if not quiet:
             print(f"starting Kafka {layout.kafka_version} on {kafka.address} ...", flush=True)
-        _wait("Kafka", lambda: kafka_answers(kafka.address, 3), deadline,
+        _wait("Kafka", lambda: kafka_answers(kafka.address, 3) and kafka_coordinator_ready(kafka.address, 3), deadline,
               lambda: None if kafka_proc.poll() is None else
               f"Kafka exited during start; last lines of {layout.log_file('kafka')}:\n{log_tail(layout.log_file('kafka'))}")
     if es_launcher is not None:

@@ -63,8 +63,9 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     signed = signed_topic(app, ctx)
 
     def enrich_one(article: Article) -> bytes:
-        enrichment = enricher.enrich(article)
-        sig = signature(enricher.last_analysis)  # reuses the article's tokens
+        analysis = enricher.analyse(article)
+        enrichment = enricher.enrich_analysis(analysis, article_id=article.id)
+        sig = signature(analysis)  # the same tokens: analysed once
         enrichment.enriched_at = utcnow()
         enriched = article.model_copy(update={"enrichment": enrichment})
         return signed_message(enriched.to_json(), article.source.domain or article.source.feed_url, sig)

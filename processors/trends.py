@@ -1,0 +1,215 @@
+"""Trends: what is mentioned more now than usual. Pure logic, no Faust.
+
+Counts
+    Each article adds 1 to each of its terms: its top keywords (lowercased),
+    its top entities and all its topics, once per article. Terms are keyed
+    `kind:term` with kind one of keyword, entity, topic. Counts live in
+    tumbling windows (5 minutes and 1 hour, processors/agents/trends.py keeps
+    them in Faust windowed tables); a window is `(key, (start, end))` -> count,
+    the layout of a Faust windowed table, which `TumblingCounts` reproduces in
+    memory for tests and tools.
+
+Score
+    The 1-hour windows of the last `baseline_hours` are the baseline. A term's
+    baseline rate is its count in them before the current window, divided by
+    the seconds they cover (from the oldest window's start to the current
+    window's start). Its expected count in the current window is that rate
+    times the seconds elapsed in the window (at least `MIN_ELAPSED_S`, so a
+    window a few seconds old does not make everything look like a burst):
+
+        expected = baseline_count / baseline_seconds * elapsed
+        score    = (observed - expected) / sqrt(expected + 1)
+
+    Counts of independent mentions are roughly Poisson, whose standard
+    deviation is sqrt(mean): the score is how many deviations above its usual
+    rate a term is now (a z-score). The +1 keeps it finite for terms never
+    seen before (their score is their count: three new mentions score 3, a
+    term at its usual rate scores about 0, a common term needs a large excess
+    to rank). With no baseline yet (a fresh start), expected is 0 and the
+    ranking is by count.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+KINDS = ("keyword", "entity", "topic")
+WINDOWS = {"5m": 300, "1h": 3600}
+BASELINE_WINDOW_S = 3600
+MIN_ELAPSED_S = 60.0
+MAX_TERM_CHARS = 100
+MAX_KEYS_PER_WINDOW = 20_000   # distinct terms counted per window; later new terms are dropped (counted)
+
+WindowKey = tuple[str, tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Trend:
+    kind: str
+    term: str
+    count: int
+    expected: float
+    score: float
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "term": self.term, "count": self.count,
+                "expected": round(self.expected, 3), "score": round(self.score, 3)}
+
+
+def term_key(kind: str, term: str) -> str:
+    return f"{kind}:{term}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    kind, _, term = key.partition(":")
+    return kind, term
+
+
+def article_terms(enrichment: Mapping, max_terms: int) -> list[str]:
+    """Trend keys of one article's enrichment (a dict as on the wire), each once."""
+    keys: list[str] = []
+
+    def add(kind: str, items, field: str, limit: int | None, fold: bool) -> None:
+        if not isinstance(items, list):
+            return
+        taken = 0
+        for item in items:
+            if limit is not None and taken >= limit:
+                break
+            text = item.get(field) if isinstance(item, Mapping) else None
+            if not isinstance(text, str) or not text.strip():
+                continue
+            text = " ".join(text.split())[:MAX_TERM_CHARS]
+            keys.append(term_key(kind, text.lower() if fold else text))
+            taken += 1
+
+    add("keyword", enrichment.get("keywords"), "phrase", max_terms, True)
+    add("entity", enrichment.get("entities"), "text", max_terms, False)
+    add("topic", enrichment.get("topics"), "name", None, False)
+    return list(dict.fromkeys(keys))
+
+
+def window_start(timestamp: float, size_s: float) -> float:
+    return timestamp - timestamp % size_s
+
+
+def window_range(timestamp: float, size_s: float) -> tuple[float, float]:
+    """The tumbling window holding `timestamp`, as Faust writes it (end = start + size - 0.1)."""
+    start = window_start(timestamp, size_s)
+    return start, start + size_s - 0.1
+
+
+class KeyBudget:
+    """Admits at most `max_keys` distinct keys per window start; bounded itself."""
+
+    def __init__(self, max_keys: int = MAX_KEYS_PER_WINDOW, max_windows: int = 64):
+        self.max_keys, self.max_windows = max_keys, max_windows
+        self.seen: dict[float, set[str]] = {}
+        self.dropped = 0
+
+    def admit(self, start: float, key: str) -> bool:
+        keys = self.seen.get(start)
+        if keys is None:
+            keys = self.seen[start] = set()
+            while len(self.seen) > self.max_windows:
+                del self.seen[min(self.seen)]
+        if key in keys:
+            return True
+        if len(keys) >= self.max_keys:
+            self.dropped += 1
+            return False
+        keys.add(key)
+        return True
+
+
+class TumblingCounts:
+    """In-memory tumbling-window counts with expiry, laid out like a Faust windowed table."""
+
+    def __init__(self, size_s: float, expires_s: float, clock: Callable[[], float] = time.time,
+                 max_keys: int = MAX_KEYS_PER_WINDOW):
+        self.size_s, self.expires_s, self.clock = size_s, expires_s, clock
+        self.data: dict[WindowKey, int] = {}
+        self.budget = KeyBudget(max_keys)
+
+    def add(self, key: str, timestamp: float | None = None) -> None:
+        ts = self.clock() if timestamp is None else timestamp
+        rng = window_range(ts, self.size_s)
+        if self.budget.admit(rng[0], key):
+            self.data[(key, rng)] = self.data.get((key, rng), 0) + 1
+
+    def expire(self) -> int:
+        """Drop windows that ended more than `expires_s` ago; returns how many entries went."""
+        cutoff = self.clock() - self.expires_s
+        old = [k for k in self.data if k[1][1] < cutoff]
+        for k in old:
+            del self.data[k]
+        return len(old)
+
+
+def counts_in_window(items: Iterable[tuple[WindowKey, int]], start: float) -> dict[str, int]:
+    """key -> count of the window starting at `start`."""
+    out: dict[str, int] = {}
+    for (key, (w_start, _end)), count in items:
+        if w_start == start and isinstance(count, int) and count > 0:
+            out[key] = out.get(key, 0) + count
+    return out
+
+
+def baseline_counts(items: Iterable[tuple[WindowKey, int]], now: float, hours: int) -> tuple[dict[str, int], float]:
+    """Per-key totals over the 1-hour windows of the last `hours`, and the oldest window start."""
+    oldest_allowed = window_start(now, BASELINE_WINDOW_S) - (hours - 1) * BASELINE_WINDOW_S
+    totals: dict[str, int] = defaultdict(int)
+    oldest = math.inf
+    for (key, (w_start, _end)), count in items:
+        if w_start < oldest_allowed or w_start > now or not isinstance(count, int):
+            continue
+        totals[key] += count
+        oldest = min(oldest, w_start)
+    return dict(totals), oldest
+
+
+def trending(current: Mapping[str, int], current_start: float, now: float,
+             hourly_totals: Mapping[str, int], oldest_hour_start: float,
+             kind: str | None = None, limit: int = 20) -> list[Trend]:
+    """Top `limit` terms of the current window by score (see the module docstring).
+
+    `hourly_totals` include the current window's counts (they are in the
+    current hour too) and are reduced by them to get the baseline.
+    """
+    elapsed = max(MIN_ELAPSED_S, now - current_start)
+    baseline_s = max(0.0, current_start - oldest_hour_start) if math.isfinite(oldest_hour_start) else 0.0
+    trends = []
+    for key, observed in current.items():
+        k, term = split_key(key)
+        if kind is not None and k != kind:
+            continue
+        before = max(0, hourly_totals.get(key, 0) - observed)
+        expected = before / baseline_s * elapsed if baseline_s > 0 else 0.0
+        score = (observed - expected) / math.sqrt(expected + 1.0)
+        trends.append(Trend(k, term, observed, expected, score))
+    trends.sort(key=lambda t: (-t.score, -t.count, t.kind, t.term))
+    return trends[:max(0, limit)]
+
+
+def trends_report(short_items: Iterable[tuple[WindowKey, int]], hourly_items: Iterable[tuple[WindowKey, int]],
+                  window: str, now: float, baseline_hours: int, kind: str | None = None, limit: int = 20) -> dict:
+    """The JSON answer of /trends: window, its start, and the top trends.
+
+    `short_items` are the 5-minute windows, `hourly_items` the 1-hour ones
+    (both `(key, (start, end)) -> count` pairs)."""
+    if window not in WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    hourly = list(hourly_items)
+    size = WINDOWS[window]
+    start = window_start(now, size)
+    current = counts_in_window(hourly if size == BASELINE_WINDOW_S else short_items, start)
+    totals, oldest = baseline_counts(hourly, now, baseline_hours)
+    top = trending(current, start, now, totals, oldest, kind, limit)
+    return {"window": window, "window_start": start, "now": now, "baseline_hours": baseline_hours,
+            "trends": [t.as_dict() for t in top]}
