@@ -21,6 +21,8 @@ from wirewatch.settings import load_settings
 
 DEMO_FEEDS = Path(__file__).resolve().parents[1] / "wirewatch" / "demo_feeds"
 TARGET_TEXT_BYTES = 3000
+PROBE_WORD = "wirewatchprobe"  # in the paced articles only, matched by one subscription
+PROBE_SUBSCRIPTION = "latency-probe"
 
 
 def paragraph_pool() -> list[str]:
@@ -102,24 +104,45 @@ def committed(bootstrap: str, group: str, topic: str) -> int:
         admin.close()
 
 
-def alert_latencies(bootstrap: str, topic: str, limit_s: float = 20.0) -> list[float]:
+def paced_phase(settings, rng: random.Random, pool: list[str], rate: float, seconds: float) -> int:
+    """Produce articles carrying the probe word at a steady rate; their alerts give
+    the latency of a pipeline that keeps up, not of a backlog."""
+    from producers.kafka_sink import KafkaSink
+
+    sink = KafkaSink(settings)
+    count = int(rate * seconds)
+    start = time.monotonic()
+    try:
+        for i, article in enumerate(make_articles(count, rng, pool)):
+            article = article.model_copy(update={"title": f"{PROBE_WORD} {article.title}"})
+            while time.monotonic() < start + i / rate:
+                time.sleep(0.002)
+            sink.send_articles([article])
+        sink.flush(timeout=60)
+    finally:
+        sink.close()
+    return count
+
+
+def alert_latencies(bootstrap: str, topic: str, limit_s: float = 60.0) -> tuple[list[float], list[float]]:
     from kafka import KafkaConsumer
 
     from wirewatch.schema import Alert
 
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap.split(","), auto_offset_reset="earliest",
                              enable_auto_commit=False, consumer_timeout_ms=3000)
-    latencies, deadline = [], time.monotonic() + limit_s
+    backlog, probe, deadline = [], [], time.monotonic() + limit_s
     try:
         for message in consumer:
             alert = Alert.from_json(message.value)
             if alert.produced_at:
-                latencies.append(message.timestamp / 1000 - alert.produced_at.timestamp())
+                latency = message.timestamp / 1000 - alert.produced_at.timestamp()
+                (probe if alert.subscription_id == PROBE_SUBSCRIPTION else backlog).append(latency)
             if time.monotonic() > deadline:
                 break
     finally:
         consumer.close()
-    return latencies
+    return backlog, probe
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -134,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=20_000)
     parser.add_argument("--subscriptions", type=int, default=1_000)
     parser.add_argument("--deadline", type=float, default=1800.0, help="give up after this many seconds")
+    parser.add_argument("--paced-rate", type=float, default=20.0,
+                        help="articles/s of the latency phase that follows the burst (0: skip it)")
+    parser.add_argument("--paced-seconds", type=float, default=30.0, help="length of the latency phase")
     args = parser.parse_args(argv)
 
     from elasticsearch import Elasticsearch
@@ -160,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     store = SubscriptionStore(es, indices)
     for i, query in enumerate(make_queries(args.subscriptions, rng, pool)):
         store.put(Subscription(id=f"s{i}", name=f"bench {i}", owner="bench", query=query), validate_on_server=False)
+    store.put(Subscription(id=PROBE_SUBSCRIPTION, name="latency probe", owner="bench", query=PROBE_WORD),
+              validate_on_server=False)
     articles = make_articles(args.articles, rng, pool)
     print(f"bench e2e: {len(articles)} articles (~{TARGET_TEXT_BYTES // 1000} KB), {args.subscriptions} subscriptions")
 
@@ -167,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     bootstrap = settings.kafka.bootstrap_servers
     try:
         with WorkerProcess(settings, log_path) as worker:
-            time.sleep(5)  # let the worker join its group before the clock starts
+            worker.wait_ready(timeout_s=300)
             sink = KafkaSink(settings)
             t0 = time.monotonic()
             sink.send_articles(articles)
@@ -188,15 +216,20 @@ def main(argv: list[str] | None = None) -> int:
             if len(done) < 3:
                 print(f"incomplete: stages done {sorted(done)}; worker log {log_path}:\n{worker.log_tail()}")
                 return 1
+            paced = paced_phase(settings, rng, pool, args.paced_rate, args.paced_seconds) if args.paced_rate > 0 else 0
+            time.sleep(10 if paced else 0)  # the last paced articles' alerts
         n = len(articles)
         print(f"produce      {n / (t_produced - t0):9.0f} articles/s")
         for stage in ("enrich", "index", "match"):
             print(f"{stage:<12} {n / (done[stage] - t0):9.0f} articles/s (from first produce to stage done)")
         end = max(done.values())
         print(f"end-to-end   {n / (end - t0):9.0f} articles/s ({end - t0:.1f} s for {n})")
-        latencies = alert_latencies(bootstrap, topics.alerts)
-        print(f"alerts       {len(latencies)}; produce->alert latency p50={percentile(latencies, 0.5):.2f}s "
-              f"p99={percentile(latencies, 0.99):.2f}s")
+        backlog, probe = alert_latencies(bootstrap, topics.alerts)
+        print(f"alerts       {len(backlog)} in the burst ({len(backlog) / n:.2f} per article); produce->alert "
+              f"latency under that backlog p50={percentile(backlog, 0.5):.2f}s p99={percentile(backlog, 0.99):.2f}s")
+        if paced:
+            print(f"latency      at {args.paced_rate:g} articles/s ({paced} articles, {len(probe)} alerts): produce->alert "
+                  f"p50={percentile(probe, 0.5):.3f}s p95={percentile(probe, 0.95):.3f}s p99={percentile(probe, 0.99):.3f}s")
         return 0
     finally:
         es.options(ignore_status=404).indices.delete(index=f"{settings.es.index_prefix}*", expand_wildcards="all")

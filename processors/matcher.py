@@ -51,6 +51,7 @@ with its table of ids already emitted.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import copy
 import functools
 import hashlib
@@ -554,19 +555,33 @@ def _mark(text: str, lo: int, hi: int, hits: list[tuple[int, int, str]]) -> str:
 
 # --- candidate pre-selection (the percolator's trick) -------------------------------
 #
-# A subscription can only match a batch whose documents hold at least one of
-# its "anchor" terms: terms exactly as the index holds them, per field. They
-# come from the query's syntax tree (``anchors``) and the analysed form of its
-# words (Elasticsearch ``_analyze`` with each field's analyser, cached). The
-# batch's terms come from ``mtermvectors`` on the scratch copy. Only a
-# necessary condition is computed, never a sufficient one: a subscription whose
-# shape gives no anchor (a lone prefix, a keyword field, a pure negation, an OR
-# with such a branch) is always a candidate, and Elasticsearch decides.
+# A subscription can only match an article that holds at least one of its
+# "anchor" terms: terms exactly as the index holds them, per field. They come
+# from the query's syntax tree (``anchors``) and the analysed form of its words
+# (Elasticsearch ``_analyze`` with each field's analyser, cached). Each
+# article's terms come from ``mtermvectors`` on its scratch copy. Anchors of
+# all subscriptions go into an inverted index (``AnchorIndex``, built once per
+# set of subscriptions): an article's candidates are the subscriptions of the
+# anchor terms it holds, found with C-level set intersections, so the cost
+# grows with the article's terms, not with the number of subscriptions.
+#
+# Only a necessary condition is computed, never a sufficient one: a
+# subscription whose shape gives no anchor (a keyword field, a pure negation,
+# an OR with such a branch) is a candidate for every article, and
+# Elasticsearch decides.
+#
+# A trailing wildcard ``venezuel*`` anchors on "a term starting with
+# ``venezuel``" in each searched field: Elasticsearch lower-cases the prefix
+# (the analyser's normaliser) and looks for terms starting with it. Only ASCII
+# letters and digits are anchored (no folding question arises), and only on
+# fields whose analyser is checked to lower-case (``Preselector``).
 
-Anchors = frozenset  # of (field, term) pairs; None = "could match anything"
+Anchors = frozenset  # of (field, term) pairs and (field, prefix, True) triples; None = "could match anything"
 MAX_ANALYZE_TEXTS = 500   # per _analyze request (index.analyze.max_token_count is 10,000)
 MAX_TOKEN_CACHE = 500_000
+MAX_ANCHOR_INDEXES = 4    # distinct (subscriptions, fields) sets kept
 ANCHORED_FIELDS = ("title", "text")  # user fields that search analysed text
+_ANCHORABLE_PREFIX = re.compile(r"[a-z0-9]+")
 
 
 def word_texts(group) -> set[str]:
@@ -582,14 +597,22 @@ def word_texts(group) -> set[str]:
     return out
 
 
-def anchors(group, fields: tuple[str, ...], tokens) -> Anchors | None:
-    """Terms of which a matching document holds at least one, or None.
-    ``tokens(field, text)`` is the analysed form of a word or phrase."""
+def prefix_anchor(text: str) -> str | None:
+    """The lower-cased prefix a trailing wildcard looks for, when it can anchor."""
+    lowered = text.lower()
+    return lowered if _ANCHORABLE_PREFIX.fullmatch(lowered) else None
+
+
+def anchors(group, fields: tuple[str, ...], tokens, prefix_fields: Container[str] = ()) -> Anchors | None:
+    """Terms (or term prefixes) of which a matching document holds at least
+    one, or None. ``tokens(field, text)`` is the analysed form of a word or
+    phrase; ``prefix_fields`` are the fields whose analyser lower-cases (the
+    only ones where a trailing wildcard anchors)."""
     from processors.query_validation import Group, Phrase, Word
 
     def of(clause) -> Anchors | None:
         if isinstance(clause, Group):
-            return anchors(clause, fields, tokens)
+            return anchors(clause, fields, tokens, prefix_fields)
         if clause.field is None:
             searched = fields
         elif clause.field in ANCHORED_FIELDS:
@@ -597,8 +620,11 @@ def anchors(group, fields: tuple[str, ...], tokens) -> Anchors | None:
         else:
             return None
         if isinstance(clause, Word) and clause.prefix:
-            return None
-        pairs: set[tuple[str, str]] = set()
+            prefix = prefix_anchor(clause.text)
+            if prefix is None or any(f not in prefix_fields for f in searched):
+                return None
+            return frozenset((field_name, prefix, True) for field_name in searched)
+        pairs: set[tuple] = set()
         for field_name in searched:
             found = tokens(field_name, clause.text)
             if not found:
@@ -614,16 +640,80 @@ def anchors(group, fields: tuple[str, ...], tokens) -> Anchors | None:
         return None
     if group.all_and:
         known = [a for a in positives if a is not None]
-        return min(known, key=len) if known else None
+        return min(known, key=_anchor_cost) if known else None
     if any(a is None for a in positives):
         return None
     return frozenset().union(*positives)
 
 
+def _anchor_cost(anchor: Anchors) -> tuple[int, int]:
+    """Prefer anchors without prefixes (exact look-ups), then the smallest."""
+    return (sum(len(item) == 3 for item in anchor), len(anchor))
+
+
+def _holds(item: tuple, batch_terms: dict[str, set[str]]) -> bool:
+    terms = batch_terms.get(item[0], ())
+    if len(item) == 3:
+        return any(t.startswith(item[1]) for t in terms)
+    return item[1] in terms
+
+
 def has_anchor_in(anchor: Anchors | None, batch_terms: dict[str, set[str]]) -> bool:
     if anchor is None:
         return True
-    return any(term in batch_terms.get(field_name, ()) for field_name, term in anchor)
+    return any(_holds(item, batch_terms) for item in anchor)
+
+
+@dataclass
+class AnchorIndex:
+    """Subscriptions (by position in ``subs``) under each of their anchors."""
+    subs: list[Subscription]
+    terms: dict[str, dict[str, list[int]]]      # field -> term -> positions
+    prefixes: dict[str, dict[str, list[int]]]   # field -> prefix -> positions
+    always: frozenset[int]                      # no anchor: candidates everywhere
+
+    @classmethod
+    def build(cls, subs: list[Subscription], anchor_of) -> "AnchorIndex":
+        terms: dict[str, dict[str, list[int]]] = {}
+        prefixes: dict[str, dict[str, list[int]]] = {}
+        always: list[int] = []
+        for position, sub in enumerate(subs):
+            anchor = anchor_of(sub)
+            if anchor is None:
+                always.append(position)
+                continue
+            for item in anchor:
+                into = prefixes if len(item) == 3 else terms
+                into.setdefault(item[0], {}).setdefault(item[1], []).append(position)
+        return cls(subs, terms, prefixes, frozenset(always))
+
+    def expanded_prefixes(self, batch_terms: dict[str, set[str]]) -> dict[str, dict[str, list[int]]]:
+        """The batch's terms that start with some anchored prefix, with the
+        subscriptions of those prefixes: prefixes become exact look-ups."""
+        out: dict[str, dict[str, list[int]]] = {}
+        for field_name, by_prefix in self.prefixes.items():
+            ordered = sorted(batch_terms.get(field_name, ()))
+            found: dict[str, list[int]] = {}
+            for prefix, positions in by_prefix.items():
+                at = bisect.bisect_left(ordered, prefix)
+                while at < len(ordered) and ordered[at].startswith(prefix):
+                    found.setdefault(ordered[at], []).extend(positions)
+                    at += 1
+            if found:
+                out[field_name] = found
+        return out
+
+    def candidates(self, doc_terms: dict[str, dict[str, Any]], extra: dict[str, dict[str, list[int]]]) -> set[int]:
+        """Positions of the subscriptions one article may match."""
+        found = set(self.always)
+        for source in (self.terms, extra):
+            for field_name, by_term in source.items():
+                held = doc_terms.get(field_name)
+                if not held:
+                    continue
+                for term in by_term.keys() & held.keys() if len(held) < len(by_term) else held.keys() & by_term.keys():
+                    found.update(by_term[term])
+        return found
 
 
 def tokens_by_text(texts: list[str], response_tokens: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
@@ -645,37 +735,80 @@ def tokens_by_text(texts: list[str], response_tokens: list[dict[str, Any]]) -> d
 
 
 class Preselector:
-    """Analysed words per field (cached for the process) and anchors per query."""
+    """Analysed words per field (cached for the process), anchors per query,
+    an inverted index of the anchors per set of subscriptions."""
 
     def __init__(self, es, index: str):
         self.es = es
         self.index = index
         self._tokens: dict[tuple[str, str], tuple[str, ...]] = {}
         self._anchors: dict[tuple[str, tuple[str, ...]], Anchors | None] = {}
+        self._lowercasing: dict[str, bool] = {}
+        self._indexes: dict[tuple, AnchorIndex] = {}
 
     async def candidates(self, subs: list[Subscription], fields: tuple[str, ...], doc_ids: list[str]) -> list[Subscription]:
-        bare = tuple(_bare(f) for f in fields)
-        trees = {s.query: parsed_tree(s.query) for s in subs if query_problem(s.query) is None}
-        await self._analyse({t for tree in trees.values() for t in word_texts(tree)}, bare)
-        batch_terms = await self._batch_terms(doc_ids, bare)
-        lookup = lambda field_name, text: self._tokens.get((field_name, text), ())  # noqa: E731
-        keep = []
-        for sub in subs:
-            tree = trees.get(sub.query)
-            if tree is None or has_anchor_in(self._anchors_of(sub.query, bare, tree, lookup), batch_terms):
-                keep.append(sub)
-        return keep
+        """The subscriptions some document of ``doc_ids`` may match."""
+        pairs = await self.candidate_pairs(subs, fields, doc_ids)
+        keep = set().union(*pairs.values()) if pairs else set()
+        return [sub for sub in subs if sub.id in keep]
 
-    def _anchors_of(self, query: str, fields: tuple[str, ...], tree, lookup) -> Anchors | None:
+    async def candidate_pairs(self, subs: list[Subscription], fields: tuple[str, ...],
+                              doc_ids: list[str]) -> dict[str, set[str]]:
+        """doc id -> ids of the subscriptions that document may match."""
+        bare = tuple(_bare(f) for f in fields)
+        index = await self._index_for(subs, bare)
+        per_doc = await self._doc_terms(doc_ids, bare)
+        batch_terms: dict[str, set[str]] = {f: set() for f in bare}
+        for terms in per_doc.values():
+            for field_name, held in terms.items():
+                batch_terms.setdefault(field_name, set()).update(held)
+        extra = index.expanded_prefixes(batch_terms)
+        out: dict[str, set[str]] = {}
+        for doc_id in doc_ids:
+            found = index.candidates(per_doc.get(doc_id, {}), extra)
+            out[doc_id] = {index.subs[p].id for p in found}
+        return out
+
+    async def _index_for(self, subs: list[Subscription], fields: tuple[str, ...]) -> AnchorIndex:
+        key = (fields, hash(tuple((s.id, s.query) for s in subs)), len(subs))
+        index = self._indexes.get(key)
+        if index is not None:
+            return index
+        trees = {s.query: parsed_tree(s.query) for s in subs if query_problem(s.query) is None}
+        await self._analyse({t for tree in trees.values() for t in word_texts(tree)}, fields)
+        prefix_fields = await self._lowercasing_fields(fields)
+        lookup = lambda field_name, text: self._tokens.get((field_name, text), ())  # noqa: E731
+
+        def anchor_of(sub: Subscription) -> Anchors | None:
+            tree = trees.get(sub.query)
+            return None if tree is None else self._anchors_of(sub.query, fields, tree, lookup, prefix_fields)
+
+        index = AnchorIndex.build(subs, anchor_of)
+        if len(self._indexes) >= MAX_ANCHOR_INDEXES:  # bounded: subscription sets change over time
+            self._indexes.clear()
+        self._indexes[key] = index
+        return index
+
+    def _anchors_of(self, query: str, fields: tuple[str, ...], tree, lookup, prefix_fields) -> Anchors | None:
         key = (query, fields)
         if key not in self._anchors:
-            self._anchors[key] = anchors(tree, fields, lookup)
+            self._anchors[key] = anchors(tree, fields, lookup, prefix_fields)
         return self._anchors[key]
+
+    async def _lowercasing_fields(self, fields: tuple[str, ...]) -> frozenset[str]:
+        """Fields whose analyser lower-cases ASCII letters: there a lower-cased
+        ASCII prefix is what Elasticsearch looks for."""
+        for field_name in fields:
+            if field_name not in self._lowercasing:
+                answer = await self.es.indices.analyze(index=self.index, field=field_name, text="Wirewatch Zq9")
+                self._lowercasing[field_name] = [t["token"] for t in answer.get("tokens", [])] == ["wirewatch", "zq9"]
+        return frozenset(f for f in fields if self._lowercasing[f])
 
     async def _analyse(self, texts: set[str], fields: tuple[str, ...]) -> None:
         if len(self._tokens) > MAX_TOKEN_CACHE:  # bounded: subscriptions come and go
             self._tokens.clear()
             self._anchors.clear()
+            self._indexes.clear()
         for field_name in fields:
             missing = sorted(t for t in texts if (field_name, t) not in self._tokens)
             for start in range(0, len(missing), MAX_ANALYZE_TEXTS):
@@ -684,16 +817,18 @@ class Preselector:
                 for text, found in tokens_by_text(part, answer.get("tokens", [])).items():
                     self._tokens[(field_name, text)] = found
 
-    async def _batch_terms(self, doc_ids: list[str], fields: tuple[str, ...]) -> dict[str, set[str]]:
+    async def _doc_terms(self, doc_ids: list[str], fields: tuple[str, ...]) -> dict[str, dict[str, dict[str, Any]]]:
+        """doc id -> field -> {term: ...} (the term vectors as Elasticsearch sends them)."""
         answer = await self.es.mtermvectors(
             index=self.index, ids=doc_ids, fields=list(fields), positions=False, offsets=False,
             payloads=False, term_statistics=False, field_statistics=False, realtime=True,
         )
-        terms: dict[str, set[str]] = {f: set() for f in fields}
+        out: dict[str, dict[str, dict[str, Any]]] = {}
         for doc in answer.get("docs", []):
-            for field_name, vector in (doc.get("term_vectors") or {}).items():
-                terms.setdefault(field_name, set()).update(vector.get("terms", {}))
-        return terms
+            if doc.get("error") or not doc.get("found", True):
+                raise RuntimeError(f"term vectors of scratch document {doc.get('_id')} missing: {str(doc.get('error'))[:200]}")
+            out[doc["_id"]] = {name: vector.get("terms", {}) for name, vector in (doc.get("term_vectors") or {}).items()}
+        return out
 
 
 # --- the matcher --------------------------------------------------------------------

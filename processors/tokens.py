@@ -33,7 +33,7 @@ SECRET_BYTES = 32
 MAX_TOKEN_CHARS = 200
 MAX_OWNER_CHARS = 128
 MAX_LISTED = 10_000
-_TOKEN_SHAPE = re.compile(r"^ww_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
+_TOKEN_SHAPE = re.compile(r"ww_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})")
 
 TOKENS_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
@@ -76,7 +76,7 @@ def token_id_of(token: str) -> str | None:
     """The id part of a well-formed token; None for anything else (pure)."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
         return None
-    match = _TOKEN_SHAPE.match(token)
+    match = _TOKEN_SHAPE.fullmatch(token)
     return match.group(1) if match else None
 
 
@@ -96,7 +96,7 @@ def owner_if_valid(token: str, document: dict[str, Any] | None) -> str | None:
 
 
 def check_owner(owner: str) -> str:
-    owner = (owner or "").strip()
+    owner = owner or ""
     if not owner or len(owner) > MAX_OWNER_CHARS or any(c.isspace() or ord(c) < 32 for c in owner):
         raise TokenInvalid(f"owner: 1-{MAX_OWNER_CHARS} characters without spaces or control characters")
     return owner

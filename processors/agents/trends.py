@@ -1,0 +1,103 @@
+"""Trends agent: counts each article's keywords, entities and topics in 5-minute
+and 1-hour tumbling windows (Faust windowed tables, with expiry), and serves
+the trending terms at GET /trends on the worker's web server.
+
+It reads `articles.signed`, like the story agent: every article once, on the
+one partition of the constant key, so the counts of a term are all in one
+place and one worker answers for all of them (no scatter-gather). The scoring
+is pure logic in processors/trends.py. A worker that does not hold that
+partition answers 503 with the address of the one that does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import faust
+import structlog
+
+from processors.agents.story import SIGNED_KEY, signed_topic
+from processors.context import WorkerContext
+from processors.trends import KINDS, WINDOWS, KeyBudget, article_terms, trends_report, window_start
+
+log = structlog.get_logger(__name__)
+
+SHORT_EXPIRES = timedelta(hours=1)
+MAX_LIMIT = 500
+
+
+def parse_enrichment(value: bytes) -> dict:
+    message = json.loads(value)
+    enrichment = message["article"]["enrichment"] if isinstance(message, dict) else None
+    if not isinstance(enrichment, dict):
+        raise ValueError("signed message has no article enrichment")
+    return enrichment
+
+
+def query_params(query) -> tuple[str, str | None, int]:
+    """window, kind, limit from the request's query string; ValueError naming the bad one."""
+    window = query.get("window", "5m")
+    if window not in WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
+    kind = query.get("kind") or None
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    raw_limit = query.get("limit", "20")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return window, kind, int(raw_limit)
+
+
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    proc, partitions = ctx.settings.processor, ctx.settings.kafka.partitions
+    short = app.Table("trends-5m", default=int, key_type=str, value_type=int, partitions=partitions) \
+        .tumbling(WINDOWS["5m"], expires=SHORT_EXPIRES)
+    hourly = app.Table("trends-1h", default=int, key_type=str, value_type=int, partitions=partitions) \
+        .tumbling(WINDOWS["1h"], expires=timedelta(hours=proc.trends_baseline_hours + 1))
+    budgets = {"5m": KeyBudget(), "1h": KeyBudget()}
+    signed = signed_topic(app, ctx)
+
+    def count(enrichment: dict, timestamp: float) -> None:
+        for key in article_terms(enrichment, proc.trends_max_terms):
+            if budgets["5m"].admit(window_start(timestamp, WINDOWS["5m"]), key):
+                short[key] += 1
+            if budgets["1h"].admit(window_start(timestamp, WINDOWS["1h"]), key):
+                hourly[key] += 1
+
+    @app.agent(signed, name=f"{proc.app_id}.trends")
+    async def trends_agent(stream):
+        async for event in stream.events():
+            try:
+                count(parse_enrichment(event.value), event.message.timestamp)
+            except Exception as exc:  # noqa: BLE001 - never escape an agent (failures.py)
+                # The story agent reads the same message and dead-letters a malformed one;
+                # a second dead letter would only double it. Counts are statistics: skip.
+                log.warning("trends_count_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def holds_trends() -> tuple[bool, str]:
+        """Whether this worker holds the partition of the counts, and who does."""
+        name = ctx.topic_names.signed
+        try:
+            partition = app.producer.key_partition(name, SIGNED_KEY)
+            active = app.assignor.is_active(faust.types.TP(name, partition))
+            owner = str(app.assignor.key_store(hourly.table.changelog_topic.get_topic_name(), SIGNED_KEY))
+        except Exception as exc:  # noqa: BLE001 - no assignment yet (starting, rebalancing)
+            return False, f"unknown ({type(exc).__name__})"
+        return active, owner
+
+    @app.page("/trends")
+    async def trends_page(web, request):
+        try:
+            window, kind, limit = query_params(request.query)
+        except ValueError as exc:
+            return web.json({"error": str(exc)}, status=400)
+        active, owner = holds_trends()
+        if not active:
+            return web.json({"error": f"this worker does not hold the trend counts; the worker at {owner} does"},
+                            status=503)
+        report = trends_report(list(short.table.data.items()), list(hourly.table.data.items()), window,
+                               time.time(), proc.trends_baseline_hours, kind, limit)
+        report["dropped_terms"] = budgets["5m"].dropped + budgets["1h"].dropped
+        return web.json(report)
