@@ -24,6 +24,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from processors.matcher import MAX_CLAUSES_PER_REQUEST
 from wirewatch.schema import Article, Enrichment, Source, Subscription, SubscriptionFilters, TopicTag, article_id
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "news-labeled" / "bbc-dev"
@@ -110,10 +111,11 @@ async def run(args) -> int:
     es_settings = ESSettings(index_prefix=f"wwbench-{uuid.uuid4().hex[:8]}")
     indices = Indices.from_settings(es_settings)
     client = make_async_client(es_settings)
-    matcher = Matcher(client, indices, StaticSubscriptions(subs), chunk_size=args.chunk, preselect=not args.no_preselect)
+    matcher = Matcher(client, indices, StaticSubscriptions(subs), chunk_size=args.chunk, preselect=not args.no_preselect,
+                      max_clauses_per_request=args.clauses_per_request, clause_ids=not args.no_clause_ids)
     print(f"{len(articles)} articles from {origin}; {len(subs)} subscriptions ({args.hit_share:.0%} built from the "
           f"articles' words); batch {args.batch}; chunk {args.chunk}; pre-selection {'off' if args.no_preselect else 'on'}")
-    latencies, alerts, searches, candidates, preselected = [], 0, 0, 0, 0
+    latencies, alerts, searches, candidates, preselected, pairs = [], 0, 0, 0, 0, 0
     phases = Counter()
     try:
         await matcher.match(articles[: min(10, len(articles))])  # warm-up: scratch index, JIT
@@ -126,6 +128,7 @@ async def run(args) -> int:
             searches += matcher.last_stats.searches
             candidates += matcher.last_stats.candidates
             preselected += matcher.last_stats.preselected
+            pairs += matcher.last_stats.pairs
             phases.update({"index": matcher.last_stats.index_s, "search": matcher.last_stats.search_s,
                            "(of which pre-selection)": matcher.last_stats.preselect_s,
                            "highlights+alerts": matcher.last_stats.highlight_s})
@@ -140,8 +143,8 @@ async def run(args) -> int:
           f"p99 {percentile(latencies, 99) * 1000:.0f} ms, mean {statistics.mean(latencies) * 1000:.0f} ms over {batches} batches")
     print(f"{alerts} alerts ({alerts / len(articles):.1f} per article); {searches / batches:.1f} searches and "
           f"{candidates / batches:.0f} candidate subscriptions per batch after filters, "
-          f"{preselected / batches:.0f} after anchor terms")
-    print("time per phase: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items()))
+          f"{preselected / batches:.0f} after anchor terms, {pairs / len(articles):.1f} candidate pairs per article")
+    print("time per phase: " + ", ".join(f"{name} {seconds:.2f} s ({seconds / elapsed:.0%})" for name, seconds in phases.items()))
     return 0
 
 
@@ -151,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=500, help="articles per match() call (the agent takes es.bulk_size = 500)")
     parser.add_argument("--chunk", type=int, default=500, help="subscriptions per search")
+    parser.add_argument("--clauses-per-request", type=int, default=MAX_CLAUSES_PER_REQUEST,
+                        help="named clauses per msearch request")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--hit-share", type=float, default=0.2,
                         help="share of subscriptions made of words the articles contain (default 0.2)")
+    parser.add_argument("--no-clause-ids", action="store_true", help="search each candidate subscription on the whole batch")
     parser.add_argument("--no-preselect", action="store_true", help="search every subscription (no anchor terms)")
     args = parser.parse_args(argv)
     if min(args.subscriptions, args.articles, args.batch, args.chunk) < 1:

@@ -64,12 +64,16 @@ def _words(paragraph: str) -> list[str]:
 
 
 def make_queries(n: int, rng: random.Random, pool: list[str]) -> list[str]:
-    """Selective queries, as real subscriptions are: terms from two different
+    """Selective queries, as real subscriptions are: rare terms from two different
     paragraphs, so that a query matches a few articles in a thousand."""
-    usable = [p for p in pool if len(_words(p)) >= 3]
+    from collections import Counter
+
+    spread = Counter(w for p in pool for w in set(_words(p)))
+    rare = [[w for w in _words(p) if spread[w] <= 2] for p in pool]
+    usable = [words for words in rare if len(words) >= 3]
     queries = []
     for _ in range(n):
-        first, second = (_words(p) for p in rng.sample(usable, 2))
+        first, second = rng.sample(usable, 2)
         a, b = rng.choice(first), rng.choice(second)
         shape = rng.random()
         if shape < 0.7:

@@ -15,6 +15,10 @@ and prints, per cycle: wall time, feeds/s, entries produced/s, CPU seconds per
 feed (producer + parser workers), and peak RSS. A last "burst" polls
 ``--burst-feeds`` never-seen feeds, where every entry is new: the rate at which
 the producer gets entries acknowledged by Kafka when it has plenty to send.
+With ``--full-text-feeds N``, a last pass polls N never-seen feeds marked
+``full_text``: every entry's article page (about 20 KB of HTML) is fetched and
+its text extracted in the extractor workers; it prints pages/s, CPU per page
+and the workers' peak RSS.
 
 Targets (issue 3, 2-core machine): cycle <= 120 s (>= 170 feeds/s), >= 1,000 new
 entries/s to Kafka, < 300 MB RSS.
@@ -63,6 +67,16 @@ def feed_body(feed: int, version: int, host: str, entries: int, new_per_change: 
             f"<link>http://{host}/</link><description>bench</description>{''.join(items)}</channel></rss>").encode()
 
 
+def article_page(feed: int, story: int) -> bytes:
+    """An article page as news sites serve them: scripts, navigation, the story, related links, a footer."""
+    paragraphs = "".join(f"<p>Paragraph {k} of story {story} of feed {feed}. {FILLER}</p>" for k in range(12))
+    links = "".join(f"<li><a href='/f/{feed}/s/{story - k}'>Related story {story - k}</a></li>" for k in range(1, 21))
+    return (f"<!doctype html><html><head><title>Feed {feed} story {story}</title><script>{'var x = 1; ' * 400}</script></head>"
+            f"<body><header><nav><a href='/'>Home</a> <a href='/world'>World</a> <a href='/business'>Business</a></nav></header>"
+            f"<main><article><h1>Feed {feed} story {story}</h1>{paragraphs}</article><aside><ul>{links}</ul></aside></main>"
+            f"<footer>{'Copyright, cookies, terms and the rest. ' * 20}</footer></body></html>").encode()
+
+
 def host_of(feed: int, hosts: int) -> str:
     return f"127.0.1.{feed % hosts + 1}"
 
@@ -83,6 +97,10 @@ def serve(port: int, hosts: int, entries: int, new_per_change: int, period: int)
         body = feed_body(feed, version, host_of(feed, hosts), entries, new_per_change)
         return web.Response(body=body, content_type="application/rss+xml", headers={"ETag": etag})
 
+    async def handle_page(request: web.Request) -> web.Response:
+        page = article_page(int(request.match_info["feed"]), int(request.match_info["story"]))
+        return web.Response(body=page, content_type="text/html", charset="utf-8")
+
     async def set_cycle(request: web.Request) -> web.Response:
         cycle["n"] = int(request.query["n"])
         return web.Response(text="ok")
@@ -90,6 +108,7 @@ def serve(port: int, hosts: int, entries: int, new_per_change: int, period: int)
     async def main() -> None:
         app = web.Application()
         app.router.add_get("/f/{feed}.xml", handle_feed)
+        app.router.add_get("/f/{feed}/s/{story}", handle_page)
         app.router.add_get("/_cycle", set_cycle)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -188,6 +207,8 @@ async def run_cycles(args, settings, feeds, store, port: int) -> list[dict]:
                   f"CPU {cpu:.1f} s = {cpu / len(feeds) * 1000:.2f} ms/feed; peak RSS {self_rss:.0f} MB producer + {workers_rss:.0f} MB parser workers", flush=True)
         if args.burst_feeds:
             results.append(await burst(args, settings, sink, port))
+        if args.full_text_feeds:
+            results.append(await full_text_pass(args, settings, sink, port))
     finally:
         sink.close(timeout=30)
     return results
@@ -216,6 +237,28 @@ async def burst(args, settings, sink, port: int) -> dict:
     return {"cycle": "burst", "wall_s": wall, "stats": stats, "cpu_s": cpu}
 
 
+async def full_text_pass(args, settings, sink, port: int) -> dict:
+    """Never-seen full-text feeds: every entry's page is fetched and extracted."""
+    from producers.catalogue import Feed
+    from producers.fulltext import FullText
+    from producers.scheduler import poll_once
+    from producers.state import StateStore
+
+    first = args.feeds + args.burst_feeds
+    feeds = [Feed(url=f"http://{host_of(i, args.hosts)}:{port}/f/{i}.xml", full_text=True) for i in range(first, first + args.full_text_feeds)]
+    cpu0, child0, wall0 = time.process_time(), children_cpu(), time.monotonic()
+    async with FullText(settings.producer) as full_text:
+        stats = await poll_once(settings, feeds, sink, StateStore(), force=True, full_text=full_text)
+        workers_rss = full_text.extractor.peak_rss_bytes() / 2**20
+    wall = time.monotonic() - wall0
+    cpu = (time.process_time() - cpu0) + (children_cpu() - child0)
+    pages = stats.full_text_extracted + stats.full_text_failed
+    print(f"full text: {len(feeds)} new full-text feeds, {pages} pages ({stats.full_text_extracted} extracted, {stats.full_text_failed} failed) "
+          f"in {wall:.1f} s = {pages / wall:.1f} pages/s (full_text_concurrency {settings.producer.full_text_concurrency}); "
+          f"CPU {cpu:.1f} s = {cpu / max(pages, 1) * 1000:.0f} ms/page; extractor workers' peak RSS {workers_rss:.0f} MB", flush=True)
+    return {"cycle": "full_text", "wall_s": wall, "stats": stats, "cpu_s": cpu}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wirewatch bench producers", description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=20_000)
@@ -227,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=None, help="default: settings producer.concurrency")
     parser.add_argument("--parsers", type=int, default=None, help="parser worker processes (default: one per core, at most 4)")
     parser.add_argument("--burst-feeds", type=int, default=1000, help="then poll this many never-seen feeds (0: skip)")
+    parser.add_argument("--full-text-feeds", type=int, default=20, help="then poll this many never-seen full-text feeds, fetching every page (0: skip)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -266,11 +310,14 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
         delete_topics(settings.kafka, topics.all())
-    steady = [r for r in results if r["cycle"] != "burst"]
+    steady = [r for r in results if isinstance(r["cycle"], int)]
     last = steady[-1]
     bursts = [r for r in results if r["cycle"] == "burst"]
     if bursts:
         print(f"summary: burst {bursts[0]['stats'].articles_produced / bursts[0]['wall_s']:.0f} new entries/s to Kafka")
+    for full in (r for r in results if r["cycle"] == "full_text"):
+        pages = full["stats"].full_text_extracted + full["stats"].full_text_failed
+        print(f"summary: full text {pages / full['wall_s']:.1f} pages/s, {full['cpu_s'] / max(pages, 1) * 1000:.0f} ms CPU/page")
     print(f"summary: last cycle {last['wall_s']:.1f} s ({args.feeds / last['wall_s']:.0f} feeds/s), "
           f"{last['stats'].articles_produced / last['wall_s']:.0f} new entries/s over the cycle, "
           f"CPU {last['cpu_s'] / args.feeds * 1000:.2f} ms/feed; peak RSS {max(r['rss_mb'] for r in steady):.0f} MB (producer + parser workers)")

@@ -423,6 +423,19 @@ async def admit_realtime(es, indices: Indices, sub: Subscription, now: datetime 
     return False
 
 
+async def route_alert(es, indices: Indices, sub: Subscription, alert: Alert, now: datetime | None = None) -> str:
+    """What the deliver agent does with one alert of ``sub``: ``"deliver"`` it now,
+    or it was ``"queued"`` for a digest (mode, or over the rate cap), or it was
+    queued already (``"duplicate"``, a replay)."""
+    if queued_for_digest(sub):
+        reason = "mode"
+    elif await admit_realtime(es, indices, sub, now):
+        return "deliver"
+    else:
+        reason = "rate_cap"
+    return "queued" if await queue_for_digest(es, indices, alert, sub, reason, now) else "duplicate"
+
+
 async def claim_digest(es, indices: Indices, digest: str, sub_id: str, start: datetime, now: datetime,
                        lease_s: float) -> bool:
     """True when this caller must send digest ``digest``: a fresh claim, or the

@@ -81,6 +81,8 @@ CHUNK_SIZE = 500          # subscriptions per search
 MIN_CHUNK_SIZE = 25
 MAX_BATCH = 1000          # articles per scratch round (also the search size)
 CONCURRENT_SEARCHES = 2   # the node has few search threads; more only queues
+MAX_CLAUSES_PER_REQUEST = 4000  # subscription clauses per msearch request
+CLAUSE_IDS = True         # each clause limited to its candidate articles
 MAX_HIGHLIGHTS = 5
 MAX_MATCHED_TERMS = 20
 
@@ -159,6 +161,9 @@ def with_term_vectors(mappings: dict[str, Any]) -> dict[str, Any]:
         spec = properties.get(name)
         if isinstance(spec, dict) and spec.get("type") == "text" and spec.get("index", True):
             spec["term_vector"] = "yes"
+    # The scratch copy's own id as a keyword: the searches read matches from
+    # a terms aggregation on it (``_id`` is not aggregatable).
+    properties[SCRATCH_ID] = {"type": "keyword"}
     return mappings
 
 
@@ -174,6 +179,28 @@ def article_document(article: Article) -> dict[str, Any]:
     """The document of the articles index (processors/indexer.py): the scratch
     copy must be the same for the same query to find the same thing."""
     return to_document(article)
+
+
+# The fields a subscription can reach: the default query fields, the user
+# fields (query_validation.FIELDS; ``topic`` and ``lang`` are aliases of
+# ``topics`` and ``language``) and the filters' fields. The scratch copy holds
+# only these: the rest (summary, keywords, urls, dates...) no query reads, and
+# leaving them out makes the bulk cheaper.
+SCRATCH_FIELDS = frozenset(
+    {_f.split("^", 1)[0] for _f in DEFAULT_FIELDS}
+    | {"title", "text", "source", "topics", "language", "entity"}
+    | {name for fields in FILTER_FIELDS.values() for name in fields}
+)
+
+
+SCRATCH_ID = "wirewatch_scratch_id"
+
+
+def scratch_document(document: dict[str, Any], doc_id: str) -> dict[str, Any]:
+    """The part of an article document that subscriptions can match on."""
+    out = {name: value for name, value in document.items() if name in SCRATCH_FIELDS}
+    out[SCRATCH_ID] = doc_id
+    return out
 
 
 class SubscriptionSource(Protocol):
@@ -277,10 +304,18 @@ def query_problem(query: str) -> str | None:
     return None
 
 
-def chunk_search_body(subs: list[Subscription], doc_ids: list[str], fields: tuple[str, ...] | None = None) -> dict[str, Any]:
+def chunk_search_body(subs: list[Subscription], doc_ids: list[str], fields: tuple[str, ...] | None = None,
+                      candidates: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """One search: a named clause per subscription, over the documents
+    ``doc_ids``. With ``candidates`` (subscription id -> doc ids), each clause
+    also gets its own ids filter, so that Elasticsearch evaluates it only on
+    the articles pre-selection left it (a clause on more articles finds the
+    same matches there: the ids filter only saves work)."""
     should = []
     for sub in subs:
         clause = subscription_query(sub, fields)
+        if candidates is not None:
+            clause["bool"]["filter"].append({"ids": {"values": candidates[sub.id]}})
         clause["bool"]["_name"] = sub.id
         should.append(clause)
     return {
@@ -289,6 +324,46 @@ def chunk_search_body(subs: list[Subscription], doc_ids: list[str], fields: tupl
         "_source": False,
         "track_total_hits": False,
     }
+
+
+def filters_search_body(subs: list[Subscription], doc_ids: list[str], fields: tuple[str, ...] | None = None,
+                        candidates: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """One search: a ``filters`` aggregation with one filter per subscription
+    (its query and filters), each bucket listing its documents. Named queries
+    would say the same, but Elasticsearch finds them in its fetch phase by
+    building every named clause again for every hit (hits x subscriptions);
+    an aggregation evaluates each filter once. With ``candidates``
+    (subscription id -> doc ids), each filter also gets its own ids filter."""
+    filters = {}
+    for sub in subs:
+        clause = subscription_query(sub, fields)
+        if candidates is not None:
+            clause["bool"]["filter"].append({"ids": {"values": candidates[sub.id]}})
+        filters[sub.id] = clause
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": {"ids": {"values": doc_ids}},
+        "aggs": {"subs": {
+            "filters": {"filters": filters},
+            "aggs": {"docs": {"terms": {"field": SCRATCH_ID, "size": max(1, len(doc_ids))}}},
+        }},
+    }
+
+
+def matches_from_aggregation(response: dict[str, Any]) -> dict[str, set[str]]:
+    """doc id -> ids of the subscriptions whose filter bucket holds it."""
+    out: dict[str, set[str]] = {}
+    buckets = response.get("aggregations", {}).get("subs", {}).get("buckets", {})
+    for sub_id, bucket in buckets.items():
+        if not bucket.get("doc_count"):
+            continue
+        docs = bucket.get("docs", {})
+        if docs.get("sum_other_doc_count"):  # cannot happen (size = all documents); never lose a match silently
+            raise RuntimeError(f"scratch search listed only part of the matches of {sub_id}")
+        for doc in docs.get("buckets", []):
+            out.setdefault(doc["key"], set()).add(sub_id)
+    return out
 
 
 def matches_from_response(response: dict[str, Any]) -> dict[str, set[str]]:
@@ -301,6 +376,45 @@ def matches_from_response(response: dict[str, Any]) -> dict[str, set[str]]:
         if names:
             out.setdefault(hit["_id"], set()).update(names)
     return out
+
+
+def candidate_searches(pairs: dict[str, set[str]], subs: list[Subscription],
+                       chunk_size: int) -> list[tuple[list[Subscription], list[str], dict[str, list[str]]]]:
+    """(subscriptions, doc ids, subscription id -> its candidate doc ids) per
+    search: each candidate subscription appears in exactly one search (its
+    query is parsed once per batch, Elasticsearch's main cost), restricted to
+    its candidate articles."""
+    docs_of: dict[str, list[str]] = {}
+    for doc_id, ids in pairs.items():
+        for sub_id in ids:
+            docs_of.setdefault(sub_id, []).append(doc_id)
+    chosen = [s for s in subs if s.id in docs_of]
+    searches = []
+    for chunk in _chunks(chosen, chunk_size):
+        candidates = {s.id: docs_of[s.id] for s in chunk}
+        doc_ids = sorted(set().union(*candidates.values()))
+        searches.append((chunk, doc_ids, candidates))
+    return searches
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _msearch_requests(searches: list[tuple], max_clauses: int) -> list[list]:
+    """Searches packed into msearch requests of about ``max_clauses`` named clauses."""
+    requests: list[list] = []
+    current: list = []
+    clauses = 0
+    for search in searches:
+        if current and clauses + len(search[0]) > max_clauses:
+            requests.append(current)
+            current, clauses = [], 0
+        current.append(search)
+        clauses += len(search[0])
+    if current:
+        requests.append(current)
+    return requests
 
 
 _EM = re.compile(r"<em>(.*?)</em>", re.S)
@@ -345,28 +459,49 @@ def story_of(article: Article) -> str:
     return (article.enrichment.story_id if article.enrichment and article.enrichment.story_id else None) or article.id
 
 
-def build_alert(sub: Subscription, article: Article, highlight: dict[str, list[str]], kibana_url: str) -> Alert:
-    enrichment = article.enrichment
-    story = story_of(article)
+@dataclass(frozen=True)
+class AlertParts:
+    """What every alert of one article carries, computed once per article."""
+    story: str
+    source: str | None
+    topics: tuple[str, ...]
+    entities: tuple[str, ...]
+    kibana_url: str
+
+    @classmethod
+    def of(cls, article: Article, kibana_url: str) -> "AlertParts":
+        enrichment = article.enrichment
+        return cls(
+            story=story_of(article),
+            source=article.source.feed_name or article.source.feed_title or article.source.domain,
+            topics=tuple(t.name for t in enrichment.topics) if enrichment else (),
+            entities=tuple(e.text for e in enrichment.entities) if enrichment else (),
+            kibana_url=discover_url(kibana_url, article),
+        )
+
+
+def build_alert(sub: Subscription, article: Article, highlight: dict[str, list[str]], kibana_url: str,
+                parts: AlertParts | None = None) -> Alert:
+    parts = parts or AlertParts.of(article, kibana_url)
     # Every value is already typed (our Article and Subscription): skip
     # re-validation, a third of the matcher's Python time with many alerts.
     return Alert.model_construct(
-        id=alert_id(sub.id, story),
+        id=alert_id(sub.id, parts.story),
         subscription_id=sub.id,
         subscription_name=sub.name,
         owner=sub.owner,
         query=sub.query,
         article_id=article.id,
-        story_id=story,
+        story_id=parts.story,
         title=article.title,
         url=article.url,
-        source=article.source.feed_name or article.source.feed_title or article.source.domain,
+        source=parts.source,
         published_at=article.published_at,
         highlights=highlight_lines(highlight),
         matched_terms=matched_terms(highlight),
-        topics=[t.name for t in enrichment.topics] if enrichment else [],
-        entities=[e.text for e in enrichment.entities] if enrichment else [],
-        kibana_url=discover_url(kibana_url, article),
+        topics=list(parts.topics),
+        entities=list(parts.entities),
+        kibana_url=parts.kibana_url,
         matched_at=utcnow(),
         produced_at=article.produced_at,
     )
@@ -607,43 +742,59 @@ def anchors(group, fields: tuple[str, ...], tokens, prefix_fields: Container[str
     """Terms (or term prefixes) of which a matching document holds at least
     one, or None. ``tokens(field, text)`` is the analysed form of a word or
     phrase; ``prefix_fields`` are the fields whose analyser lower-cases (the
-    only ones where a trailing wildcard anchors)."""
+    only ones where a trailing wildcard anchors).
+
+    The anchors hold for a search over ``fields`` or over any subset of them
+    (the matcher searches only the fields its batch has, and keeps one index
+    of anchors for all batches): of an AND, only a "solid" clause is chosen,
+    one that gives a query in every field it searches (a word that is a stop
+    word in some field would vanish from a search over that field alone, and
+    the AND would no longer require it)."""
+    return _anchor_and_solidity(group, fields, tokens, prefix_fields)[0]
+
+
+def _anchor_and_solidity(group, fields, tokens, prefix_fields) -> tuple[Anchors | None, bool]:
     from processors.query_validation import Group, Phrase, Word
 
-    def of(clause) -> Anchors | None:
+    def of(clause) -> tuple[Anchors | None, bool]:
         if isinstance(clause, Group):
-            return anchors(clause, fields, tokens, prefix_fields)
+            return _anchor_and_solidity(clause, fields, tokens, prefix_fields)
         if clause.field is None:
             searched = fields
         elif clause.field in ANCHORED_FIELDS:
             searched = (clause.field,)
         else:
-            return None
+            return None, False
         if isinstance(clause, Word) and clause.prefix:
             prefix = prefix_anchor(clause.text)
             if prefix is None or any(f not in prefix_fields for f in searched):
-                return None
-            return frozenset((field_name, prefix, True) for field_name in searched)
+                return None, False
+            return frozenset((field_name, prefix, True) for field_name in searched), True
         pairs: set[tuple] = set()
+        solid = True
         for field_name in searched:
             found = tokens(field_name, clause.text)
             if not found:
+                solid = False
                 continue  # the word vanishes in this field (a stop word): no clause there
             if isinstance(clause, Phrase):
                 pairs.add((field_name, max(found, key=len)))  # a phrase needs all its terms: one will do
             else:
                 pairs.update((field_name, t) for t in found)
-        return frozenset(pairs) or None
+        return (frozenset(pairs) or None), solid and bool(pairs)
 
-    positives = [of(clause) for modifier, clause in group.clauses if modifier != "NOT"]
+    children = [(modifier, of(clause)) for modifier, clause in group.clauses]
+    solid = all(child_solid for _, (_, child_solid) in children)
+    positives = [anchor for modifier, (anchor, _) in children if modifier != "NOT"]
     if not positives:
-        return None
+        return None, False
     if group.all_and:
-        known = [a for a in positives if a is not None]
-        return min(known, key=_anchor_cost) if known else None
+        known = [anchor for modifier, (anchor, child_solid) in children
+                 if modifier != "NOT" and anchor is not None and child_solid]
+        return (min(known, key=_anchor_cost) if known else None), solid
     if any(a is None for a in positives):
-        return None
-    return frozenset().union(*positives)
+        return None, solid
+    return frozenset().union(*positives), solid
 
 
 def _anchor_cost(anchor: Anchors) -> tuple[int, int]:
@@ -711,7 +862,9 @@ class AnchorIndex:
                 held = doc_terms.get(field_name)
                 if not held:
                     continue
-                for term in by_term.keys() & held.keys() if len(held) < len(by_term) else held.keys() & by_term.keys():
+                # dict-view "&" copies its left side into a set: put the smaller one there
+                common = held.keys() & by_term.keys() if len(held) < len(by_term) else by_term.keys() & held.keys()
+                for term in common:
                     found.update(by_term[term])
         return found
 
@@ -745,6 +898,7 @@ class Preselector:
         self._anchors: dict[tuple[str, tuple[str, ...]], Anchors | None] = {}
         self._lowercasing: dict[str, bool] = {}
         self._indexes: dict[tuple, AnchorIndex] = {}
+        self._fields: set[str] = set()   # every field a batch has searched so far
 
     async def candidates(self, subs: list[Subscription], fields: tuple[str, ...], doc_ids: list[str]) -> list[Subscription]:
         """The subscriptions some document of ``doc_ids`` may match."""
@@ -752,9 +906,12 @@ class Preselector:
         keep = set().union(*pairs.values()) if pairs else set()
         return [sub for sub in subs if sub.id in keep]
 
-    async def candidate_pairs(self, subs: list[Subscription], fields: tuple[str, ...],
-                              doc_ids: list[str]) -> dict[str, set[str]]:
-        """doc id -> ids of the subscriptions that document may match."""
+    async def candidate_pairs(self, subs: list[Subscription], fields: tuple[str, ...], doc_ids: list[str],
+                              allowed: Container[str] | None = None) -> dict[str, set[str]]:
+        """doc id -> ids of the subscriptions that document may match, among
+        ``subs`` (and in ``allowed`` when given: the matcher passes every
+        active subscription, whose index of anchors it reuses across batches,
+        and the ids whose filters the batch can satisfy)."""
         bare = tuple(_bare(f) for f in fields)
         index = await self._index_for(subs, bare)
         per_doc = await self._doc_terms(doc_ids, bare)
@@ -763,13 +920,22 @@ class Preselector:
             for field_name, held in terms.items():
                 batch_terms.setdefault(field_name, set()).update(held)
         extra = index.expanded_prefixes(batch_terms)
+        everyone = {s.id for s in subs if allowed is None or s.id in allowed}
         out: dict[str, set[str]] = {}
         for doc_id in doc_ids:
-            found = index.candidates(per_doc.get(doc_id, {}), extra)
-            out[doc_id] = {index.subs[p].id for p in found}
+            if doc_id not in per_doc:  # no term vectors came back: let Elasticsearch decide
+                out[doc_id] = set(everyone)
+                continue
+            found = {index.subs[p].id for p in index.candidates(per_doc[doc_id], extra)}
+            out[doc_id] = found if allowed is None else found & everyone
         return out
 
-    async def _index_for(self, subs: list[Subscription], fields: tuple[str, ...]) -> AnchorIndex:
+    async def _index_for(self, subs: list[Subscription], batch_fields: tuple[str, ...]) -> AnchorIndex:
+        """The anchors index of ``subs`` over every field seen so far (it
+        holds for any subset of them: see ``anchors``), so that it is built
+        once, not for each combination of languages a batch brings."""
+        self._fields.update(batch_fields)
+        fields = tuple(f for f in (_bare(d) for d in DEFAULT_FIELDS) if f in self._fields)
         key = (fields, hash(tuple((s.id, s.query) for s in subs)), len(subs))
         index = self._indexes.get(key)
         if index is not None:
@@ -825,8 +991,9 @@ class Preselector:
         )
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for doc in answer.get("docs", []):
-            if doc.get("error") or not doc.get("found", True):
-                raise RuntimeError(f"term vectors of scratch document {doc.get('_id')} missing: {str(doc.get('error'))[:200]}")
+            if doc.get("error") or not doc.get("found", False):
+                log.warning("matcher.term_vectors_missing", doc_id=doc.get("_id"), error=str(doc.get("error"))[:200])
+                continue
             out[doc["_id"]] = {name: vector.get("terms", {}) for name, vector in (doc.get("term_vectors") or {}).items()}
         return out
 
@@ -837,7 +1004,8 @@ class Preselector:
 class BatchStats:
     articles: int = 0
     candidates: int = 0        # after the filter pre-selection
-    preselected: int = 0       # after the anchor-term pre-selection
+    preselected: int = 0       # after the anchor-term pre-selection (in at least one article's candidates)
+    pairs: int = 0             # candidate (subscription, article) pairs sent to Elasticsearch
     searches: int = 0
     matches: int = 0
     index_s: float = 0.0
@@ -859,12 +1027,16 @@ class Matcher:
         kibana_url: str = "http://127.0.0.1:5601",
         chunk_size: int = CHUNK_SIZE,
         preselect: bool = True,
+        max_clauses_per_request: int = MAX_CLAUSES_PER_REQUEST,
+        clause_ids: bool = CLAUSE_IDS,
     ):
         self.es = es
         self.indices = indices
         self.subscriptions = subscriptions
         self.kibana_url = kibana_url
         self.chunk_size = chunk_size
+        self.max_clauses_per_request = max(1, max_clauses_per_request)
+        self.clause_ids = clause_ids
         self._searches = asyncio.Semaphore(CONCURRENT_SEARCHES)
         self._use_preselection = preselect
         self.preselector: Preselector | None = None   # made with the scratch index
@@ -924,7 +1096,8 @@ class Matcher:
             return []
         documents = [article_document(a) for a in articles]
         facts = batch_facts(documents)
-        candidates = [s for s in await self.subscriptions.active() if s.active and may_match(s, facts)]
+        active = [s for s in await self.subscriptions.active() if s.active]
+        candidates = [s for s in active if may_match(s, facts)]
         candidates = valid_subscriptions(candidates)
         stats.candidates = len(candidates)
         if not candidates:
@@ -932,33 +1105,62 @@ class Matcher:
         await self.ensure_scratch()
         batch = f"{uuid.uuid4().hex[:12]}"
         by_doc = {f"{batch}-{i}": article for i, article in enumerate(articles)}
+        doc_ids = list(by_doc)
         t0 = time.perf_counter()
-        await self._index(dict(zip(by_doc, documents)))
+        await self._index({doc_id: scratch_document(d, doc_id) for doc_id, d in zip(doc_ids, documents)})
         t1 = time.perf_counter()
         try:
             fields = searched_fields(documents)
-            if self.preselector is not None:
-                started = time.perf_counter()
-                candidates = await self._preselect(candidates, fields, list(by_doc))
-                stats.preselected, stats.preselect_s = len(candidates), time.perf_counter() - started
-            pairs = await self._matched_pairs(candidates, list(by_doc), fields, stats) if candidates else {}
-        finally:
-            await self._forget(list(by_doc))
+            pairs = await self._candidate_pairs(active, candidates, fields, doc_ids, stats)
+            matched = await self._matched_pairs(candidates, pairs, fields, stats) if stats.pairs else {}
+        except BaseException:
+            await self._forget(doc_ids)
+            raise
+        # The scratch copies go while Python builds the alerts (they are
+        # invisible to other batches anyway: every search has an ids filter).
+        forget = asyncio.ensure_future(self._forget(doc_ids))
         t2 = time.perf_counter()
         stats.index_s, stats.search_s = t1 - t0, t2 - t1
-        subs_by_id = {s.id: s for s in candidates}
-        alerts = []
-        for doc_id, sub_ids in sorted(pairs.items()):
-            texts = ArticleTexts.of(by_doc[doc_id])
-            for sub_id in sorted(sub_ids):
-                if sub_id in subs_by_id:
-                    sub = subs_by_id[sub_id]
-                    alerts.append(build_alert(sub, by_doc[doc_id], texts.highlight(highlight_terms(sub.query)), self.kibana_url))
+        alerts = self._alerts(candidates, matched, by_doc)
         stats.highlight_s = time.perf_counter() - t2
         stats.matches = len(alerts)
+        await forget
         log.info("matcher.batch", articles=stats.articles, candidates=stats.candidates, preselected=stats.preselected,
-                 searches=stats.searches, alerts=len(alerts), skipped=len(stats.skipped_subscriptions))
+                 pairs=stats.pairs, searches=stats.searches, alerts=len(alerts), skipped=len(stats.skipped_subscriptions))
         return alerts
+
+    def _alerts(self, subs: list[Subscription], matched: dict[str, set[str]], by_doc: dict[str, Article]) -> list[Alert]:
+        subs_by_id = {s.id: s for s in subs}
+        alerts = []
+        for doc_id, sub_ids in sorted(matched.items()):
+            article = by_doc[doc_id]
+            texts, parts = ArticleTexts.of(article), AlertParts.of(article, self.kibana_url)
+            for sub_id in sorted(sub_ids):
+                sub = subs_by_id.get(sub_id)
+                if sub is not None:
+                    alerts.append(build_alert(sub, article, texts.highlight(highlight_terms(sub.query)), self.kibana_url, parts))
+        return alerts
+
+    async def _candidate_pairs(self, active: list[Subscription], subs: list[Subscription], fields: tuple[str, ...],
+                               doc_ids: list[str], stats: BatchStats) -> dict[str, set[str]]:
+        """doc id -> ids of the subscriptions of ``subs`` to try on it (all of
+        them without pre-selection, or when it fails: it is an optimisation).
+        The anchors index is made of all ``active`` ones, valid or not (a set
+        that changes only when subscriptions do, unlike ``subs``)."""
+        started = time.perf_counter()
+        pairs = None
+        if self.preselector is not None:
+            try:
+                pairs = await self.preselector.candidate_pairs(active, fields, doc_ids, allowed={s.id for s in subs})
+            except ApiError as exc:
+                log.warning("matcher.preselection_failed", error=_reason(exc))
+        if pairs is None:
+            everyone = {s.id for s in subs}
+            pairs = {doc_id: set(everyone) for doc_id in doc_ids}
+        stats.preselect_s = time.perf_counter() - started
+        stats.pairs = sum(len(ids) for ids in pairs.values())
+        stats.preselected = len(set().union(*pairs.values()))
+        return pairs
 
     def _shrink_chunks(self, failed_size: int, reason: str) -> None:
         """Too many clauses for the node (it depends on its heap): later batches
@@ -967,14 +1169,6 @@ class Matcher:
         if smaller < self.chunk_size:
             log.warning("matcher.chunk_size_reduced", chunk_size=smaller, reason=reason[:200])
             self.chunk_size = smaller
-
-    async def _preselect(self, subs: list[Subscription], fields: tuple[str, ...], doc_ids: list[str]) -> list[Subscription]:
-        """Pre-selection is an optimisation: when it fails, search them all."""
-        try:
-            return await self.preselector.candidates(subs, fields, doc_ids)
-        except ApiError as exc:
-            log.warning("matcher.preselection_failed", error=_reason(exc))
-            return subs
 
     async def _index(self, documents: dict[str, dict[str, Any]]) -> None:
         operations: list[dict[str, Any]] = []
@@ -994,12 +1188,39 @@ class Matcher:
         except Exception as exc:  # noqa: BLE001 - leftovers are invisible to other batches (ids filter)
             log.warning("matcher.scratch_cleanup_failed", error=str(exc)[:300], docs=len(doc_ids))
 
-    async def _matched_pairs(self, subs: list[Subscription], doc_ids: list[str], fields: tuple[str, ...],
+    async def _matched_pairs(self, subs: list[Subscription], pairs: dict[str, set[str]], fields: tuple[str, ...],
                              stats: BatchStats) -> dict[str, set[str]]:
-        chunks = [subs[i:i + self.chunk_size] for i in range(0, len(subs), self.chunk_size)]
-        results = await asyncio.gather(*(self._search_chunk(chunk, doc_ids, fields, stats) for chunk in chunks))
+        """doc id -> ids of the subscriptions that match it. Each candidate
+        subscription is one named clause limited to its candidate articles;
+        chunks of them go in a few msearch requests."""
+        searches = candidate_searches(pairs, subs, self.chunk_size)
+        requests = _msearch_requests(searches, self.max_clauses_per_request)
+        results = await asyncio.gather(*(self._msearch(request, fields, stats) for request in requests))
         merged: dict[str, set[str]] = {}
         for result in results:
+            for doc_id, names in result.items():
+                merged.setdefault(doc_id, set()).update(names)
+        return merged
+
+    async def _msearch(self, searches: list[tuple], fields: tuple[str, ...], stats: BatchStats) -> dict[str, set[str]]:
+        body: list[dict[str, Any]] = []
+        for subs, doc_ids, candidates in searches:
+            body.append({})
+            body.append(filters_search_body(subs, doc_ids, fields, candidates if self.clause_ids else None))
+        async with self._searches:
+            stats.searches += len(searches)
+            answer = await self.es.msearch(index=self.scratch_index, searches=body)
+        merged: dict[str, set[str]] = {}
+        retries = []
+        for (subs, doc_ids, _), response in zip(searches, answer["responses"]):
+            if "error" in response:
+                if response.get("status") != 400:
+                    raise RuntimeError(f"scratch search failed ({response.get('status')}): {str(response['error'])[:300]}")
+                retries.append(self._search_chunk(subs, doc_ids, fields, stats))  # splits until the culprit is alone
+                continue
+            for doc_id, names in matches_from_aggregation(response).items():
+                merged.setdefault(doc_id, set()).update(names)
+        for result in await asyncio.gather(*retries):
             for doc_id, names in result.items():
                 merged.setdefault(doc_id, set()).update(names)
         return merged

@@ -8,7 +8,10 @@ most every ``min_interval`` (default 5 minutes) and at least every
 
 from __future__ import annotations
 
+import json
+import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +144,11 @@ def _validate_item(item: Any, index: int, source: str) -> Feed:
 
 
 def load_catalogue(path: str | Path) -> list[Feed]:
+    return parse_catalogue(read_catalogue_text(path), source=str(path))
+
+
+def read_catalogue_text(path: str | Path) -> str:
+    """The catalogue file's text; CatalogueError naming the file when it cannot be read."""
     path = Path(path)
     try:
         if path.stat().st_size > MAX_CATALOGUE_BYTES:
@@ -152,7 +160,7 @@ def load_catalogue(path: str | Path) -> list[Feed]:
         raise CatalogueError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise CatalogueError(f"{path}: cannot be read: {exc.strerror}") from None
-    return parse_catalogue(text, source=str(path))
+    return text
 
 
 def dump_catalogue(feeds: list[Feed]) -> str:
@@ -166,10 +174,88 @@ def dump_catalogue(feeds: list[Feed]) -> str:
 
 
 def save_catalogue(path: str | Path, feeds: list[Feed]) -> None:
+    write_catalogue_text(path, dump_catalogue(feeds))
+
+
+def write_catalogue_text(path: str | Path, text: str) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dump_catalogue(feeds), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)  # atomic: a crash never leaves half a catalogue
+
+
+# --------------------------------------------------------------------------- moved feeds
+
+# A URL that YAML reads back as the same string when written plain, in block and flow style alike.
+_PLAIN_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9._~:/?&=%+;@!$'()*-]+$")
+
+
+@dataclass
+class UrlRewrite:
+    text: str                                                            # the catalogue with the new URLs
+    applied: list[tuple[str, str]] = field(default_factory=list)         # (old, new)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)    # (old, new, reason)
+
+
+def rewrite_urls(text: str, moves: dict[str, str], source: str = "<catalogue>") -> UrlRewrite:
+    """The catalogue text with each feed URL in ``moves`` replaced by its new URL,
+    edited in place: comments, key order, the feeds' order and every other key
+    stay exactly as written. A move to a URL that is already listed, or to one
+    that is not a usable feed URL, is skipped with the reason."""
+    before = [feed.url for feed in parse_catalogue(text, source)]
+    listed = set(before)
+    result = UrlRewrite(text=text)
+    edits: list[tuple[int, int, str]] = []
+    for node in _url_nodes(text):
+        old = node.value.strip()
+        new = (moves.get(old) or "").strip()
+        if not new or new == old:
+            continue
+        reason = _move_refused(new, listed)
+        if reason:
+            result.skipped.append((old, new, reason))
+            continue
+        listed.add(new)
+        edits.append((node.start_mark.index, node.end_mark.index, _yaml_url(new)))
+        result.applied.append((old, new))
+    rewritten = text
+    for start, end, replacement in sorted(edits, reverse=True):  # from the end: earlier offsets stay valid
+        rewritten = rewritten[:start] + replacement + rewritten[end:]
+    applied = dict(result.applied)
+    if [feed.url for feed in parse_catalogue(rewritten, source)] != [applied.get(url, url) for url in before]:  # never write a catalogue that does not say what we meant
+        raise CatalogueError(f"{source}: rewriting the moved URLs would change other entries; edit it by hand")
+    result.text = rewritten
+    return result
+
+
+def _url_nodes(text: str) -> list[yaml.ScalarNode]:
+    """The scalar node holding each feed's URL (a bare-URL item or its ``url:`` value)."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    feeds = next((value for key, value in root.value if isinstance(key, yaml.ScalarNode) and key.value == "feeds"), None)
+    nodes = []
+    for item in feeds.value if isinstance(feeds, yaml.SequenceNode) else []:
+        if isinstance(item, yaml.ScalarNode):
+            nodes.append(item)
+        elif isinstance(item, yaml.MappingNode):
+            nodes += [value for key, value in item.value if isinstance(key, yaml.ScalarNode) and key.value == "url" and isinstance(value, yaml.ScalarNode)]
+    return nodes
+
+
+def _move_refused(new: str, listed: set[str]) -> str | None:
+    if new in listed:
+        return "the new URL is already in the catalogue: remove the old entry instead"
+    try:
+        Feed(url=new)
+    except ValidationError as exc:
+        return f"the new URL is not usable: {exc.errors()[0]['msg']}"
+    return None
+
+
+def _yaml_url(url: str) -> str:
+    # JSON strings are valid YAML double-quoted scalars.
+    return url if _PLAIN_URL.match(url) and ": " not in url and " #" not in url else json.dumps(url)
 
 
 # --------------------------------------------------------------------------- OPML

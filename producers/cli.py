@@ -14,7 +14,10 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from producers.catalogue import CatalogueError, Feed, export_opml, import_opml, load_catalogue, save_catalogue, shard
+from producers.catalogue import (
+    CatalogueError, Feed, export_opml, import_opml, load_catalogue, parse_catalogue, read_catalogue_text, rewrite_urls,
+    save_catalogue, shard, write_catalogue_text,
+)
 from producers.normalise import FeedRefused, ParsedFeed, parse_feed
 from wirewatch.settings import Settings, load_settings
 
@@ -70,6 +73,11 @@ def register(subparsers) -> None:
     p.add_argument("opml", type=Path, nargs="?")
     p.add_argument("--file", type=Path, default=None)
     p.set_defaults(func=cmd_export_opml)
+
+    p = verbs.add_parser("apply-moves", help="rewrite the catalogue URLs of feeds that moved permanently (301/308), as recorded in Kafka")
+    p.add_argument("--file", type=Path, default=None)
+    p.add_argument("--dry-run", action="store_true", help="print the moves, change nothing")
+    p.set_defaults(func=cmd_apply_moves)
 
     p = subparsers.add_parser("produce", help="poll the catalogue's feeds and produce articles to Kafka")
     p.add_argument("--once", action="store_true", help="one cycle over every enabled feed, then exit")
@@ -258,8 +266,14 @@ def cmd_status(args) -> int:
         return 0
     print(f"{'feed':<50} {'health':<8} {'last success':<17} {'fails':>5} {'next check':<17} {'interval':>8} {'seen':>6}  last error")
     for row in rows:
+        moved = f"moved permanently to {row['moved_to']}" if row["moved_to"] else ""
         print(f"{row['url'][:50]:<50} {row['health']:<8} {row['last_success'] or '-':<17} {row['consecutive_failures']:>5} "
-              f"{row['next_check'] or '-':<17} {row['interval_s']:>8} {row['entries_seen']:>6}  {row['last_error'] or ''}")
+              f"{row['next_check'] or '-':<17} {row['interval_s']:>8} {row['entries_seen']:>6}  {row['last_error'] or moved}")
+    moved = [row for row in rows if row["moved_to"]]
+    if moved:
+        print(f"\n{len(moved)} feed(s) moved permanently (301/308); `wirewatch feeds apply-moves` rewrites the catalogue:")
+        for row in moved:
+            print(f"  {row['url']} -> {row['moved_to']}")
     return 0
 
 
@@ -269,12 +283,74 @@ def _status_row(feed: Feed, state) -> dict:
 
     if state is None:
         return {"url": feed.url, "health": "new" if feed.enabled else "off", "last_success": None, "last_error": None, "last_error_class": None,
-                "consecutive_failures": 0, "next_check": None, "interval_s": 0, "entries_seen": 0}
+                "consecutive_failures": 0, "next_check": None, "interval_s": 0, "entries_seen": 0, "moved_to": None}
     health = "off" if not feed.enabled else "gone" if state.disabled else "failing" if state.consecutive_failures else "ok"
     error = f"{state.last_error_class}: {state.last_error}"[:80] if state.last_error_class else None
     return {"url": feed.url, "health": health, "last_success": when(state.last_success), "last_error": error, "last_error_class": state.last_error_class,
             "consecutive_failures": state.consecutive_failures, "next_check": when(state.next_check), "interval_s": int(state.interval_s),
-            "entries_seen": state.entries_seen}
+            "entries_seen": state.entries_seen, "moved_to": state.moved_to}
+
+
+def cmd_apply_moves(args) -> int:
+    """Follow permanent redirects in the catalogue: each moved feed's URL is
+    rewritten in place (the rest of the file untouched) and its state is carried
+    over to the new URL in Kafka first, so nothing is produced again. A running
+    producer keeps the catalogue it loaded: restart it afterwards."""
+    from kafka.errors import KafkaError
+
+    from producers.state_topic import load_state
+
+    settings = load_settings()
+    path = _catalogue_path(args, settings)
+    try:
+        text = read_catalogue_text(path)
+        feeds = parse_catalogue(text, str(path))
+        store = load_state(settings, wanted={f.url for f in feeds})
+        moves = {f.url: s.moved_to for f in feeds if (s := store.feeds.get(f.url)) is not None and s.moved_to and s.moved_to != f.url}
+        plan = rewrite_urls(text, moves, str(path))
+    except CatalogueError as exc:
+        return _fail(str(exc))
+    except (TimeoutError, OSError, KafkaError) as exc:
+        return _fail(f"cannot read feed state from Kafka: {exc}")
+    for old, new, reason in plan.skipped:
+        print(f"wirewatch: not moved: {old} -> {new}: {reason}", file=sys.stderr)
+    if not plan.applied:
+        print(f"no feed to move in {path}" if not plan.skipped else f"nothing rewritten in {path}")
+        return EXIT_REFUSED if plan.skipped else 0
+    for old, new in plan.applied:
+        print(f"{'would move' if args.dry_run else 'moved'} {old} -> {new}")
+    if args.dry_run:
+        return 0
+    return asyncio.run(_apply_moves(settings, store, plan, path))
+
+
+async def _apply_moves(settings: Settings, store, plan, path: Path) -> int:
+    """State under the new URLs first, then the catalogue, then tombstones for the
+    old URLs: a failure at any step loses no state and never re-sends everything."""
+    from producers.kafka_sink import KafkaSink
+    from producers.state_topic import carry_over, forget
+
+    try:
+        sink = await asyncio.to_thread(KafkaSink, settings, client_id="wirewatch-apply-moves")
+    except Exception as exc:  # Kafka unreachable: one line
+        return _fail(f"Kafka at {settings.kafka.bootstrap_servers}: {type(exc).__name__}: {exc}; catalogue unchanged")
+    try:
+        try:
+            await carry_over(settings, sink, store, plan.applied)
+        except Exception as exc:
+            return _fail(f"feed state not carried over in Kafka, catalogue unchanged: {exc}")
+        try:
+            write_catalogue_text(path, plan.text)
+        except OSError as exc:
+            return _fail(f"{path}: cannot be written: {exc.strerror}")
+        print(f"rewrote {len(plan.applied)} URL(s) in {path}; restart running producers to use them")
+        try:
+            await forget(settings, sink, [old for old, _ in plan.applied])
+        except Exception as exc:  # harmless: states of feeds the catalogue no longer lists are ignored
+            print(f"wirewatch: old feed states not removed from Kafka: {exc}", file=sys.stderr)
+    finally:
+        await asyncio.to_thread(sink.close, settings.kafka.request_timeout_s)
+    return EXIT_REFUSED if plan.skipped else 0
 
 
 # --------------------------------------------------------------------------- produce

@@ -242,8 +242,10 @@ def due_feeds(feeds: list[Feed], state: StateStore, now: float) -> list[Feed]:
     return due
 
 
-async def poll_once(settings: Settings, feeds: list[Feed], sink: KafkaSink, state: StateStore | None = None, *, force: bool = False, parser: BoundedParser | None = None) -> PollStats:
-    """One cycle over the due feeds (all enabled ones with ``force``)."""
+async def poll_once(settings: Settings, feeds: list[Feed], sink: KafkaSink, state: StateStore | None = None, *, force: bool = False,
+                    parser: BoundedParser | None = None, full_text: FullText | None = None) -> PollStats:
+    """One cycle over the due feeds (all enabled ones with ``force``). ``parser``
+    and ``full_text`` are the caller's to close when given."""
     state = state if state is not None else StateStore()
     started = time.monotonic()
     now = time.time()
@@ -252,7 +254,8 @@ async def poll_once(settings: Settings, feeds: list[Feed], sink: KafkaSink, stat
     own_parser = parser is None
     parser = parser or BoundedParser.from_settings(settings.producer)
     try:
-        async with Fetcher(settings.producer) as fetcher, _full_text_for(settings, feeds) as full_text:
+        own_full_text = contextlib.nullcontext(full_text) if full_text is not None else _full_text_for(settings, feeds)
+        async with Fetcher(settings.producer) as fetcher, own_full_text as full_text:
             await Poller(settings, sink, state, fetcher, parser, full_text=full_text).poll_feeds(due, stats)
     finally:
         if own_parser:

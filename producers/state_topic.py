@@ -88,3 +88,26 @@ async def save_dirty(settings: Settings, sink: KafkaSink, store: StateStore) -> 
             store.mark_dirty(state.url)
         raise
     return len(records)
+
+
+async def carry_over(settings: Settings, sink: KafkaSink, store: StateStore, moves: list[tuple[str, str]]) -> int:
+    """Save each moved feed's state under its new URL (validators, seen entries,
+    schedule and health carry over, so nothing is produced again after the
+    catalogue follows the move); the old keys are left for ``forget``."""
+    records = []
+    for old, new in moves:
+        state = store.feeds.get(old)
+        if state is None:
+            continue
+        moved = FeedState.from_json(state.to_json())
+        moved.url, moved.moved_to = new, None
+        records.append((new.encode("utf-8"), moved.to_json()))
+    topic = Topics.from_settings(settings.kafka).feed_state
+    await sink.send_records_and_wait(topic, records, timeout=settings.kafka.request_timeout_s * 2)
+    return len(records)
+
+
+async def forget(settings: Settings, sink: KafkaSink, urls: list[str]) -> None:
+    """Tombstones for feeds no longer in the catalogue (compaction drops them)."""
+    topic = Topics.from_settings(settings.kafka).feed_state
+    await sink.send_records_and_wait(topic, [(url.encode("utf-8"), None) for url in urls], timeout=settings.kafka.request_timeout_s * 2)

@@ -41,24 +41,19 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
     async def goes_to_digest(es, subscription, alert: Alert, key: bytes | None, value: bytes) -> bool:
         """Queue the alert for a digest when the subscription's mode or rate cap says so."""
-        from processors.digests import admit_realtime, queue_for_digest, queued_for_digest
+        from processors.digests import route_alert
 
         proc = settings.processor
-        retry = dict(attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s)
         try:
-            if queued_for_digest(subscription):
-                reason = "mode"
-            elif await with_retries(lambda: admit_realtime(es, ctx.indices, subscription),
-                                    what="rate cap", **retry):
-                return False
-            else:
-                reason = "rate_cap"
-            await with_retries(lambda: queue_for_digest(es, ctx.indices, alert, subscription, reason),
-                               what="queue for digest", **retry)
+            route = await with_retries(lambda: route_alert(es, ctx.indices, subscription, alert),
+                                       what="digest routing", attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s)
         except Exception as exc:  # noqa: BLE001 - never escape an agent
-            await send_dead_letter(ctx.topics.dead_letters, "deliver", f"digest queue: {type(exc).__name__}: {exc}",
+            await send_dead_letter(ctx.topics.dead_letters, "deliver", f"digest routing: {type(exc).__name__}: {exc}",
                                    key, value)
-        return True
+            return True
+        if route != "deliver":
+            log.info("alert_for_digest", alert_id=alert.id, subscription=subscription.id, route=route)
+        return route != "deliver"
 
     async def deliver_one(es, subs, key: bytes | None, value: bytes) -> None:
         try:

@@ -78,14 +78,13 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
     def holds_trends() -> tuple[bool, str]:
         """Whether this worker holds the partition of the counts, and who does."""
-        name = ctx.topic_names.signed
         try:
-            partition = app.producer.key_partition(name, SIGNED_KEY)
-            active = app.assignor.is_active(faust.types.TP(name, partition))
-            owner = str(app.assignor.key_store(hourly.table.changelog_topic.get_topic_name(), SIGNED_KEY))
+            # The changelog partitions of the counts follow the partition of the constant key.
+            owner = app.assignor.key_store(hourly.table.changelog_topic.get_topic_name(), SIGNED_KEY)
         except Exception as exc:  # noqa: BLE001 - no assignment yet (starting, rebalancing)
-            return False, f"unknown ({type(exc).__name__})"
-        return active, owner
+            return False, f"unknown ({type(exc).__name__}: the worker may be starting or rebalancing)"
+        here = app.conf.canonical_url
+        return (owner.host, owner.port) == (here.host, here.port), str(owner)
 
     @app.page("/trends")
     async def trends_page(web, request):

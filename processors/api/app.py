@@ -43,6 +43,8 @@ MAX_TEST_LIMIT = 100
 MAX_CURSOR_CHARS = 2000
 
 CONTEXT: web.AppKey["ApiContext"] = web.AppKey("wirewatch_api", object)  # type: ignore[arg-type]
+# web.RequestKey exists from aiohttp 3.12; a plain key before (pyproject allows 3.11)
+OWNER: Any = web.RequestKey("wirewatch_owner", str) if hasattr(web, "RequestKey") else "wirewatch_owner"
 
 
 @dataclass
@@ -251,7 +253,7 @@ async def auth_middleware(request: web.Request, handler):
     if owner is None:
         return error_response(401, "unauthorized", "a valid bearer token is required",
                               headers={"WWW-Authenticate": 'Bearer realm="wirewatch"'})
-    request["owner"] = owner
+    request[OWNER] = owner
     return await handler(request)
 
 
@@ -269,7 +271,7 @@ async def _owned(request: web.Request) -> Subscription:
     """The subscription of the path, if it is the caller's; 404 otherwise."""
     sub_id = request.match_info["id"]
     sub = await run(_ctx(request).subscriptions.get, sub_id) if len(sub_id) <= 128 else None
-    if sub is None or sub.owner != request["owner"]:
+    if sub is None or sub.owner != request[OWNER]:
         raise not_found()
     return sub
 
@@ -295,7 +297,7 @@ async def list_subscriptions(request: web.Request) -> web.Response:
     cursor = request.query.get("cursor")
     after = decode_cursor(cursor, 1) if cursor else None
     await run(ensure_index, ctx.es, ctx.indices)
-    page = await run(ctx.es.search, **search_page(ctx.indices, active_query(request["owner"], active_only), after, size))
+    page = await run(ctx.es.search, **search_page(ctx.indices, active_query(request[OWNER], active_only), after, size))
     hits = page["hits"]["hits"]
     subs = [s for s in map(from_hit, hits) if s is not None]
     next_cursor = encode_cursor(hits[-1]["sort"]) if len(hits) == size else None
@@ -309,7 +311,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     if "id" in body:
         raise ApiError(400, "invalid", "id: assigned by the server (use PUT /subscriptions/{id} to change one)")
     data = _input(body)
-    sub = Subscription(id=new_subscription_id(data.name), owner=request["owner"], **data.model_dump())
+    sub = Subscription(id=new_subscription_id(data.name), owner=request[OWNER], **data.model_dump())
     await run(_ctx(request).subscriptions.put, sub)
     return web.json_response(_shown(sub), status=201, headers={"Location": f"{PREFIX}/subscriptions/{sub.id}"})
 
@@ -371,7 +373,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     if not await run(ctx.es.indices.exists, index=ctx.indices.alerts):
         return web.json_response({"items": [], "next_cursor": None})
     page = await run(ctx.es.search, index=ctx.indices.alerts,
-                     **alerts_search(request["owner"], subscription_id, size, after))
+                     **alerts_search(request[OWNER], subscription_id, size, after))
     hits = page["hits"]["hits"]
     items = [{"id": hit["_id"], **hit["_source"]} for hit in hits]
     next_cursor = encode_cursor(hits[-1]["sort"]) if len(hits) == size else None

@@ -1,4 +1,4 @@
-"""CLI verbs of the enrichment area: `enrich FILE`, `eval topics DIR`, `eval dedup DIR`.
+"""CLI verbs of the enrichment area: `enrich FILE`, `eval topics DIR`, `eval dedup DIR`, `trends`.
 
 The lead's root parser calls `register(subparsers)`; each verb stores its
 handler as `func` (args -> exit code). Bad input prints a one-line reason on
@@ -42,6 +42,14 @@ def register(subparsers) -> None:
     evaluate = subparsers.add_parser("eval", help="measure enrichment quality on a folder of articles")
     register_eval(evaluate.add_subparsers(dest="eval_command", required=True))
 
+    trends = subparsers.add_parser("trends", help="terms mentioned more than usual, from the running worker")
+    trends.add_argument("--window", choices=("5m", "1h"), default="5m", help="current window to score (default 5m)")
+    trends.add_argument("--kind", choices=("keyword", "entity", "topic"), default=None, help="only this kind of term")
+    trends.add_argument("--limit", type=int, default=20, help="most terms to print (1-500)")
+    trends.add_argument("--json", action="store_true", help="print the worker's JSON answer")
+    trends.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the worker")
+    trends.set_defaults(func=cmd_trends)
+
 
 def register_eval(eval_subparsers) -> None:
     """`eval topics` and `eval dedup`, for a root CLI whose `eval` verb is shared."""
@@ -64,6 +72,78 @@ def register_eval(eval_subparsers) -> None:
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+# ---------------------------------------------------------------- trends
+
+def fetch_trends(port: int, window: str, kind: str | None, limit: int, timeout_s: float) -> dict:
+    """GET /trends from the worker on 127.0.0.1:port; TrendsUnavailable with the reason."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    query = {"window": window, "limit": str(limit)}
+    if kind:
+        query["kind"] = kind
+    url = f"http://127.0.0.1:{port}/trends?{urllib.parse.urlencode(query)}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            body = response.read(MAX_INPUT_BYTES)
+    except urllib.error.HTTPError as exc:
+        try:
+            reason = json.loads(exc.read(MAX_INPUT_BYTES)).get("error") or exc.reason
+        except (ValueError, AttributeError):
+            reason = exc.reason
+        raise TrendsUnavailable(f"the worker at 127.0.0.1:{port} answered {exc.code}: {reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrendsUnavailable(f"no worker answers on 127.0.0.1:{port} ({reason}); "
+                                "start one with `wirewatch worker` (processor.web_port must be > 0)") from None
+    try:
+        report = json.loads(body)
+    except ValueError:
+        raise TrendsUnavailable(f"the answer of 127.0.0.1:{port}/trends is not JSON") from None
+    if not isinstance(report, dict) or not isinstance(report.get("trends"), list):
+        raise TrendsUnavailable(f"the answer of 127.0.0.1:{port}/trends has no trends list")
+    return report
+
+
+class TrendsUnavailable(Exception):
+    pass
+
+
+def format_trends(report: dict) -> list[str]:
+    lines = [f"window={report.get('window')} baseline_hours={report.get('baseline_hours')} "
+             f"terms={len(report['trends'])}"]
+    lines.append(f"{'score':>8} {'count':>6} {'expected':>9}  kind     term")
+    for t in report["trends"]:
+        lines.append(f"{t.get('score', 0):8.2f} {t.get('count', 0):6d} {t.get('expected', 0):9.2f}  "
+                     f"{t.get('kind', ''):<8} {t.get('term', '')}")
+    return lines
+
+
+def cmd_trends(args: argparse.Namespace) -> int:
+    import json
+
+    from wirewatch.settings import ConfigError, load_settings
+
+    if not 1 <= args.limit <= 500:
+        return _fail("--limit must be from 1 to 500")
+    if not 0 < args.timeout <= 120:
+        return _fail("--timeout must be more than 0 and at most 120 seconds")
+    try:
+        port = load_settings().processor.web_port
+    except ConfigError as exc:
+        return _fail(str(exc))
+    if port <= 0:
+        return _fail("processor.web_port is 0: the worker's web server is off, so no trends can be read")
+    try:
+        report = fetch_trends(port, args.window, args.kind, args.limit, args.timeout)
+    except TrendsUnavailable as exc:
+        return _fail(str(exc))
+    print(json.dumps(report, indent=2) if args.json else "\n".join(format_trends(report)))
+    return 0
 
 
 # ---------------------------------------------------------------- enrich

@@ -178,7 +178,8 @@ def test_preselection_never_drops_a_match(run_async, es, indices, settings, make
 
 
 def test_preselection_skips_subscriptions_whose_words_are_absent(run_async, indices, settings, sample_like_article):
-    subs = [_sub("absent", "zzzabsent AND maduro"), _sub("present", "maduro"), _sub("prefix", "zzz*")]
+    subs = [_sub("absent", "zzzabsent AND maduro"), _sub("present", "maduro"), _sub("prefix", "zzz*"),
+            _sub("present-prefix", "SERGEA*"), _sub("keyword-field", "topic:sport")]
 
     async def go(aes):
         matcher = Matcher.from_settings(aes, settings, StaticSubscriptions(subs))
@@ -186,8 +187,9 @@ def test_preselection_skips_subscriptions_whose_words_are_absent(run_async, indi
         return alerts, matcher.last_stats
 
     alerts, stats = run_async(go)
-    assert [a.subscription_id for a in alerts] == ["present"]
-    assert stats.candidates == 3 and stats.preselected == 2  # the prefix one cannot be ruled out
+    assert sorted(a.subscription_id for a in alerts) == ["present", "present-prefix"]
+    # an absent prefix is ruled out; a keyword field gives no anchor: Elasticsearch decides
+    assert stats.candidates == 5 and stats.preselected == 3 and stats.pairs == 3
 
 
 def test_analyze_answers_split_back_per_text(run_async, indices, settings):

@@ -5,6 +5,7 @@ against a scripted HTTP server on 127.0.0.1 under the feed fetcher's safety rule
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from datetime import datetime, timezone
@@ -208,3 +209,20 @@ def test_extractor_deadline_and_recovery():
             await extractor.aclose()
 
     asyncio.run(run())
+
+
+def test_page_hashes_round_trip_and_follow_pruning():
+    from producers.state import FeedState
+
+    state = FeedState(url="http://a.example/feed")
+    for i in range(4):
+        state.remember(f"id{i}", content_hash("t", f"summary {i}"))
+        state.remember_page(f"id{i}", content_hash("t", f"page {i}"))
+    back = FeedState.from_json(state.to_json())
+    assert back == state and back.page_known("id2", content_hash("t", "page 2"))
+    assert not back.page_known("id2", content_hash("t", "summary 2")) and back.is_known("id2", content_hash("t", "summary 2"))
+    back.prune({"id3"})  # keeps id3 and one other (the newest): pages of forgotten entries go too
+    assert set(back.page_hashes) == set(back.seen) == {"id3", "id2"}
+    legacy = json.loads(state.to_json())
+    del legacy["page_hashes"]  # state written before full text existed
+    assert FeedState.from_json(json.dumps(legacy)).page_hashes == {}

@@ -1,0 +1,70 @@
+"""The worker's deliver agent, on the real stack: for one article, a realtime
+subscription gets its webhook while an hourly one's alert is queued for the
+digest (and nothing is sent to it)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import time
+
+import pytest
+
+from processors.subscriptions import SubscriptionStore
+from wirewatch.demo import DEMO_FEEDS, DEMO_QUERY, create_subscription
+from wirewatch.harness import FeedServer, WebhookReceiver, WorkerProcess
+from wirewatch.kafka_admin import delete_topics, ensure_topics
+from wirewatch.schema import ChannelSpec, Subscription
+
+pytestmark = pytest.mark.integration
+DEADLINE_S = 120
+
+
+def _produce(settings, feeds):
+    from producers.kafka_sink import KafkaSink
+    from producers.scheduler import poll_once
+
+    sink = KafkaSink(settings)
+    try:
+        return asyncio.run(poll_once(settings, feeds, sink, force=True))
+    finally:
+        sink.close(timeout=30)
+
+
+def _queued(es, index, deadline_s):
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        found = es.options(ignore_status=404).search(index=index, query={"term": {"state": "digest_pending"}})
+        hits = found.get("hits", {}).get("hits", [])
+        if hits:
+            return [h["_source"] for h in hits]
+        time.sleep(0.5)
+    return []
+
+
+def test_hourly_alert_is_queued_while_realtime_is_delivered(kafka_up, settings, topics, indices, es, tmp_path):
+    from producers.catalogue import Feed
+
+    ensure_topics(settings.kafka, topics)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    sample = {"latam-desk.xml": (DEMO_FEEDS / "latam-desk.xml").read_bytes()}
+    try:
+        with FeedServer(sample) as feeds, WebhookReceiver(secret=secret) as realtime, \
+                WebhookReceiver(secret=secret) as hourly:
+            create_subscription(settings, realtime.url, secret)
+            SubscriptionStore(es, indices).put(Subscription(
+                id="hourly-digest", name="Hourly", owner="ana", query=DEMO_QUERY, mode="hourly",
+                channels=[ChannelSpec(type="webhook", url=hourly.url, secret=secret)]))
+            with WorkerProcess(settings, tmp_path / "worker.log") as worker:
+                worker.wait_ready()
+                stats = _produce(settings, [Feed(url=feeds.url("latam-desk.xml"), name="latam")])
+                assert stats.articles_produced == 1
+                hooks = realtime.wait_for(1, DEADLINE_S)
+                assert hooks, f"no realtime alert within {DEADLINE_S}s; worker log:\n{worker.log_tail()}"
+                queued = _queued(es, indices.alerts, 60)
+                assert [q["subscription_id"] for q in queued] == ["hourly-digest"], worker.log_tail()
+                assert queued[0]["digest_reason"] == "mode" and "Maduro" in queued[0]["title"]
+                assert hourly.wait_for(1, 2) == []
+    finally:
+        delete_topics(settings.kafka, topics.all())
