@@ -535,16 +535,25 @@ async def story_source_counts(es, indices: Indices, story_ids: list[str]) -> dic
     return counts
 
 
-async def subscriptions_with_pending(es, indices: Indices, before: datetime) -> list[str]:
+async def subscriptions_with_pending(es, indices: Indices, before: datetime) -> dict[str, datetime]:
+    """Subscription id -> when its oldest pending item was queued, for items queued before ``before``."""
     if not await es.indices.exists(index=indices.alerts):
-        return []
+        return {}
     await ensure_digest_fields(es, indices)
     response = await es.search(
         index=indices.alerts, size=0,
         query={"bool": {"filter": [{"term": {"state": PENDING}},
                                    {"range": {"queued_at": {"lt": _utc(before).isoformat()}}}]}},
-        aggs={"subs": {"terms": {"field": "subscription_id", "size": MAX_DUE_SUBSCRIPTIONS}}})
-    return [str(b["key"]) for b in response["aggregations"]["subs"]["buckets"]]
+        aggs={"subs": {"terms": {"field": "subscription_id", "size": MAX_DUE_SUBSCRIPTIONS},
+                       "aggs": {"oldest": {"min": {"field": "queued_at"}}}}})
+    return {str(b["key"]): datetime.fromtimestamp(b["oldest"]["value"] / 1000, timezone.utc)
+            for b in response["aggregations"]["subs"]["buckets"] if b["oldest"].get("value") is not None}
+
+
+def is_due(kind: str, oldest_queued: datetime, now: datetime) -> bool:
+    """Whether a subscription whose oldest pending item was queued at
+    ``oldest_queued`` has a digest to send at ``now`` (pure)."""
+    return _utc(oldest_queued) < last_completed_period(kind, now)[1]
 
 
 def digest_record(digest: Digest, result, now: datetime) -> dict[str, Any]:
@@ -636,18 +645,17 @@ async def run_due_digests(es, indices: Indices, settings, now: datetime | None =
     from processors.subscriptions import load_active_async
 
     now = _utc(now or utcnow())
-    candidates = await subscriptions_with_pending(es, indices, period_start("hourly", now))
-    if not candidates:
+    oldest = await subscriptions_with_pending(es, indices, period_start("hourly", now))
+    if not oldest:
         return []
-    wanted = set(candidates)
-    subs = {s.id: s for s in await load_active_async(es, indices) if s.id in wanted}
+    # a deleted or switched-off subscription is not loaded: its items wait (and show in Kibana)
+    subs = [s for s in await load_active_async(es, indices) if s.id in oldest]
     outcomes = []
-    for sub_id in candidates:
-        sub = subs.get(sub_id)
-        if sub is None:
-            continue  # deleted or switched off: its items wait (and show in Kibana)
+    for sub in subs:
+        if not is_due(digest_kind(sub), oldest[sub.id], now):
+            continue
         try:
             outcomes.append(await run_digest(es, indices, settings, sub, now, sleep=sleep))
         except Exception as exc:  # noqa: BLE001 - next tick tries again; the claim lease covers a half-done one
-            log.warning("digest.failed", subscription_id=sub_id, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+            log.warning("digest.failed", subscription_id=sub.id, error=f"{type(exc).__name__}: {str(exc)[:300]}")
     return outcomes

@@ -49,6 +49,10 @@ _DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+class NoArticles(Exception):
+    """The articles index does not exist yet."""
+
+
 class QueryError(ValueError):
     """A query or filter Elasticsearch cannot run; the text says why (for a
     syntax error: where)."""
@@ -247,4 +251,7 @@ def search(
         raise ESUnavailable(f"search failed: {describe_error(exc)}") from None
     except TransportError as exc:
         raise ESUnavailable(f"Elasticsearch cannot be reached: {describe_error(exc)}") from None
+    if resp.get("_shards", {}).get("total", 1) == 0:
+        # Without a shard, Elasticsearch does not even parse the query: say why nothing was found.
+        raise NoArticles(f"no articles index yet ({indices.articles}): start a worker or run `wirewatch es setup`")
     return parse_response(dict(resp))

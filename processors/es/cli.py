@@ -79,7 +79,7 @@ def _context():
 
 def _search_cmd(args) -> int:
     from processors.es.client import ESUnavailable
-    from processors.search import QueryError, search
+    from processors.search import NoArticles, QueryError, search
 
     settings, indices, es = _context()
     try:
@@ -88,6 +88,8 @@ def _search_cmd(args) -> int:
                         highlight_tags=(_MARK_ON, _MARK_OFF))
     except QueryError as exc:
         return _fail(f"bad query: {exc}", 2)
+    except NoArticles as exc:
+        return _fail(str(exc), 1)
     except ESUnavailable as exc:
         return _fail(str(exc), 3)
     finally:

@@ -77,3 +77,13 @@ def test_which_digest_a_subscription_uses():
     daily = Subscription(id="d", name="d", query="x", mode="daily")
     assert digest_kind(daily) == "daily" and queued_for_digest(daily)
     assert queued_for_digest(Subscription(id="h", name="h", query="x", mode="hourly"))
+
+
+def test_a_digest_is_due_once_its_oldest_item_is_in_a_completed_period():
+    from processors.digests import is_due
+
+    now = datetime(2026, 11, 28, 14, 20, tzinfo=UTC)
+    assert is_due("hourly", datetime(2026, 11, 28, 13, 59, tzinfo=UTC), now)
+    assert not is_due("hourly", datetime(2026, 11, 28, 14, 0, tzinfo=UTC), now)
+    assert is_due("daily", datetime(2026, 11, 27, 23, 59, tzinfo=UTC), now)
+    assert not is_due("daily", datetime(2026, 11, 28, 0, 1, tzinfo=UTC), now)
