@@ -5,6 +5,13 @@ index) over ~3 KB articles in one thread and prints articles/s and each
 step's share of the time. Articles come from ../shared/corpus/news-labeled
 when it is there (real BBC text, cut or repeated to the target size), else
 from built-in paragraphs, so the benchmark runs anywhere.
+
+`--agent N` measures the enrich agent with the real broker instead: one
+worker (`wirewatch worker` in a child process, on topics and indices of its
+own) is started, N articles (~3 KB) are produced to its articles.raw, and it
+is timed from the first produce until all N are on articles.enriched (so the
+story agent is included). Also prints the worker's CPU seconds, since the
+machine may be shared.
 """
 
 from __future__ import annotations
@@ -100,13 +107,87 @@ def calibration_ms() -> float:
     return best * 1000
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its reaped children, from /proc (Linux)."""
+    import os
+
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def run_agent(count: int, deadline_s: float) -> int:
+    import uuid
+
+    from bench.e2e import count_topic, make_articles, paragraph_pool
+    from producers.kafka_sink import KafkaSink
+    from wirewatch.harness import WorkerProcess
+    from wirewatch.kafka_admin import delete_topics, ensure_topics
+    from wirewatch.names import Topics
+    from wirewatch.settings import load_settings
+
+    base = load_settings()
+    tag = f"bench-enrich-{uuid.uuid4().hex[:8]}"
+    settings = base.model_copy(update={
+        "kafka": base.kafka.model_copy(update={"topic_prefix": f"{tag}."}),
+        "es": base.es.model_copy(update={"index_prefix": f"wirewatch-{tag}"}),
+        "processor": base.processor.model_copy(update={"app_id": tag, "web_port": 0}),
+    })
+    topics = Topics.from_settings(settings.kafka)
+    ensure_topics(settings.kafka, topics)
+    articles = make_articles(count, random.Random(42), paragraph_pool())
+    log_path = settings.stack.state_dir / "bench" / f"{tag}-worker.log"
+    bootstrap = settings.kafka.bootstrap_servers
+    print(f"bench enrich --agent: {count} articles (~3 KB), partitions={settings.kafka.partitions}, worker log {log_path}")
+    try:
+        with WorkerProcess(settings, log_path) as worker:
+            worker.wait_ready(timeout_s=300)
+            cpu0 = process_cpu_seconds(worker.proc.pid)
+            sink = KafkaSink(settings)
+            t0 = time.monotonic()
+            sink.send_articles(articles)
+            sink.flush(timeout=300)
+            t_produced = time.monotonic()
+            sink.close()
+            done = 0
+            while time.monotonic() - t0 < deadline_s and worker.alive():
+                done = count_topic(bootstrap, topics.enriched)
+                if done >= count:
+                    break
+                time.sleep(0.2)
+            t_done, cpu = time.monotonic(), process_cpu_seconds(worker.proc.pid) - cpu0
+            if done < count:
+                print(f"incomplete: {done}/{count} enriched; worker log {log_path}:\n{worker.log_tail()}")
+                return 1
+        elapsed = t_done - t0
+        print(f"produce_articles_per_s={count / (t_produced - t0):.0f}")
+        print(f"worker_cpu_seconds={cpu:.1f} (enrich, story, trends, index and match agents together)")
+        print(f"articles_per_worker_cpu_s={count / cpu:.0f}")
+        print(f"enriched_articles_per_s={count / elapsed:.0f} ({elapsed:.1f} s from first produce to the last on articles.enriched)")
+        return 0
+    finally:
+        from elasticsearch import Elasticsearch
+
+        es = Elasticsearch(settings.es.url, request_timeout=60)
+        es.options(ignore_status=404).indices.delete(index=f"{settings.es.index_prefix}*", expand_wildcards="all")
+        es.close()
+        delete_topics(settings.kafka, topics.all())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wirewatch bench enrich", description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=3000, help="articles to enrich")
     parser.add_argument("--size", type=int, default=3000, help="characters of body per article")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3, help="repeat and report the fastest round")
+    parser.add_argument("--agent", type=int, default=0, metavar="N",
+                        help="instead: time one worker with the real broker on N articles (0: off)")
+    parser.add_argument("--deadline", type=float, default=900.0, help="--agent gives up after this many seconds")
     args = parser.parse_args(argv)
+    if args.agent < 0 or args.deadline <= 0:
+        print("error: --agent must be >= 0 and --deadline positive", file=sys.stderr)
+        return 2
+    if args.agent:
+        return run_agent(args.agent, args.deadline)
     if args.articles < 1 or args.size < 1 or args.rounds < 1:
         print("error: --articles, --size and --rounds must be positive", file=sys.stderr)
         return 2

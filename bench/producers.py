@@ -94,7 +94,9 @@ def serve(port: int, hosts: int, entries: int, new_per_change: int, period: int)
         honours_validators = feed % 2 == 0
         if honours_validators and request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers={"ETag": etag})
-        body = feed_body(feed, version, host_of(feed, hosts), entries, new_per_change)
+        # ?pages=1: links carry the port, so that the article pages can be fetched (full-text pass).
+        link_host = request.host if request.query.get("pages") else host_of(feed, hosts)
+        body = feed_body(feed, version, link_host, entries, new_per_change)
         return web.Response(body=body, content_type="application/rss+xml", headers={"ETag": etag})
 
     async def handle_page(request: web.Request) -> web.Response:
@@ -245,7 +247,7 @@ async def full_text_pass(args, settings, sink, port: int) -> dict:
     from producers.state import StateStore
 
     first = args.feeds + args.burst_feeds
-    feeds = [Feed(url=f"http://{host_of(i, args.hosts)}:{port}/f/{i}.xml", full_text=True) for i in range(first, first + args.full_text_feeds)]
+    feeds = [Feed(url=f"http://{host_of(i, args.hosts)}:{port}/f/{i}.xml?pages=1", full_text=True) for i in range(first, first + args.full_text_feeds)]
     cpu0, child0, wall0 = time.process_time(), children_cpu(), time.monotonic()
     async with FullText(settings.producer) as full_text:
         stats = await poll_once(settings, feeds, sink, StateStore(), force=True, full_text=full_text)

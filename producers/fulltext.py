@@ -15,7 +15,9 @@ redirect hop, http/https only, at most ``max_redirects``, the total deadline
 Accept header; at most ``full_text_concurrency`` pages are in flight and at most
 ``per_host_concurrency`` per host. The text is extracted with trafilatura in a
 child process (producers.isolation.BoundedExtractor: deadline
-``full_text_extract_timeout_s`` and a memory cap).
+``full_text_extract_timeout_s`` and a memory cap). One feed's pages together get
+at most ``FEED_BUDGET_S`` (a feed of 200 new entries on a dripping server would
+otherwise hold its poller for half an hour); pages not done by then are given up.
 
 Result: the extracted text replaces ``text`` when it is longer than the feed's
 text (a shorter one is a paywall or an extraction miss); ``summary`` and
@@ -50,6 +52,9 @@ log = structlog.get_logger(__name__)
 _TRUNCATED = re.compile(r"(\u2026|\.\.\.|\[\s*(\u2026|\.\.\.)\s*\]|read more|continue reading|more\s*\u00bb)\W{0,3}$", re.IGNORECASE)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 OUTCOME_EXTRACTED = "extracted"
+OUTCOME_BUDGET = "feed_budget_exceeded"
+# Most time spent on the pages of one feed's poll.
+FEED_BUDGET_S = 120.0
 
 
 def needs_full_text(article: Article, min_chars: int) -> bool:
@@ -89,8 +94,9 @@ class FullTextBatch:
 class FullText:
     """`async with FullText(settings.producer) as ft: batch = await ft.complete(articles, feed_url=...)`."""
 
-    def __init__(self, settings: ProducerSettings, extractor: BoundedExtractor | None = None):
+    def __init__(self, settings: ProducerSettings, extractor: BoundedExtractor | None = None, feed_budget_s: float = FEED_BUDGET_S):
         self.settings = settings
+        self.feed_budget_s = feed_budget_s
         self.page_settings = settings.model_copy(update={"max_body_bytes": settings.full_text_max_bytes, "concurrency": settings.full_text_concurrency})
         self.extractor = extractor or BoundedExtractor.from_settings(settings)
         self._own_extractor = extractor is None
@@ -115,10 +121,22 @@ class FullText:
         page gave a longer text; the others as they were."""
         batch = FullTextBatch(articles=list(articles))
         wanted = [i for i, a in enumerate(articles) if needs_full_text(a, self.settings.full_text_min_chars)]
-        results = await asyncio.gather(*(self._one(articles[i], feed_url) for i in wanted))
-        for index, (article, outcome) in zip(wanted, results):
-            batch.articles[index] = article
+        if not wanted:
+            return batch
+        tasks = {asyncio.create_task(self._one(articles[i], feed_url)): i for i in wanted}
+        done, late = await asyncio.wait(tasks, timeout=self.feed_budget_s)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        for task, index in tasks.items():
+            if task in done:
+                batch.articles[index], outcome = task.result()
+            else:
+                outcome = OUTCOME_BUDGET
+                metrics.FULL_TEXT.labels(outcome).inc()
             batch.outcomes[outcome] += 1
+        if late:
+            log.warning("full_text_budget_exceeded", feed_url=feed_url, budget_s=self.feed_budget_s, pages_given_up=len(late))
         return batch
 
     async def _one(self, article: Article, feed_url: str) -> tuple[Article, str]:

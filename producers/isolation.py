@@ -43,6 +43,11 @@ DEFAULT_EXTRACT_TIMEOUT_S = 10.0
 DEFAULT_EXTRACT_WORKERS = 1
 DEFAULT_EXTRACT_MEMORY_LIMIT_BYTES = 1 << 30
 _HEADER = struct.Struct(">I")
+# A child says it is ready (imports done) with this byte; a task's deadline
+# starts after it, so that a slow start-up (trafilatura's imports take a second
+# or two on a busy machine) is never mistaken for a hostile document.
+READY = b"R"
+START_TIMEOUT_S = 60.0
 
 
 class WorkerRefused(Exception):
@@ -59,7 +64,19 @@ class _Worker:
             sys.executable, "-m", "producers.parse_worker", str(memory_limit_bytes), task,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )
-        return cls(process)
+        worker = cls(process)
+        try:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                ready = await process.stdout.readexactly(len(READY))
+        except (TimeoutError, asyncio.IncompleteReadError):
+            ready = b""
+        except BaseException:
+            await worker.stop()
+            raise
+        if ready != READY:
+            await worker.stop()
+            raise WorkerRefused(f"{task} worker did not start within {START_TIMEOUT_S:g} s")
+        return worker
 
     async def call(self, payload: dict) -> tuple[str, object]:
         data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)

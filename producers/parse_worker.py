@@ -64,6 +64,8 @@ def main() -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     stdin = sys.stdin.buffer
+    stdout.write(b"R")  # producers.isolation.READY: imports done, deadlines may start
+    stdout.flush()
     while True:
         header = stdin.read(_HEADER.size)
         if len(header) < _HEADER.size:

@@ -89,6 +89,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - a service that cannot be reached is not a crash
+        unreachable = _unreachable_service(exc)
+        if unreachable is None:
+            raise
+        print(f"wirewatch: {unreachable}", file=sys.stderr)
+        return 3
+
+
+def _unreachable_service(exc: Exception) -> str | None:
+    """A one-line reason when `exc` means Kafka or Elasticsearch cannot be reached."""
+    from elastic_transport import ConnectionError as ESConnectionError
+    from elastic_transport import ConnectionTimeout
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    if isinstance(exc, (KafkaConnectionError, KafkaTimeoutError)):
+        return f"Kafka cannot be reached ({type(exc).__name__}); is it running? (`wirewatch stack status`)"
+    if isinstance(exc, (ESConnectionError, ConnectionTimeout)):
+        return f"Elasticsearch cannot be reached ({type(exc).__name__}); is it running? (`wirewatch stack status`)"
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

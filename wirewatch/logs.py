@@ -40,5 +40,6 @@ def configure_logging(level: str | None = None) -> None:
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
     # kafka-python warns about things that are normal for us (Faust's group
-    # metadata, consumers without a group); keep its errors.
-    logging.getLogger("kafka").setLevel(max(numeric, logging.ERROR))
+    # metadata, consumers without a group) and logs every failed connection
+    # attempt as an error; the caller reports what matters in one line.
+    logging.getLogger("kafka").setLevel(max(numeric, logging.CRITICAL) if numeric > logging.INFO else numeric)

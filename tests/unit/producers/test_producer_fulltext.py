@@ -226,3 +226,16 @@ def test_page_hashes_round_trip_and_follow_pruning():
     legacy = json.loads(state.to_json())
     del legacy["page_hashes"]  # state written before full text existed
     assert FeedState.from_json(json.dumps(legacy)).page_hashes == {}
+
+
+def test_one_feed_pages_share_a_time_budget(server):
+    entries = [article(url_of(server, "/article-fast")), article(url_of(server, "/drip"), title="slow")]
+
+    async def run():
+        settings = ProducerSettings(allow_hosts=["127.0.0.1"], fetch_timeout_s=30)
+        async with FullText(settings, feed_budget_s=4.0) as full_text:
+            return await full_text.complete(entries, feed_url="http://127.0.0.1/feed")
+
+    batch = asyncio.run(run())
+    assert batch.outcomes == {"extracted": 1, "feed_budget_exceeded": 1}
+    assert PARAGRAPHS[0] in batch.articles[0].text and batch.articles[1] is entries[1]
