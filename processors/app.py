@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import faust
 
-from processors.agents import deadletters, deliver, enrich, index, match, story, trends
+from processors.agents import deadletters, deliver, digest, enrich, index, match, story, trends
 from processors.context import WorkerContext
 from processors.topics import declare_topics
 from wirewatch.names import Indices, Topics
 from wirewatch.settings import Settings
 
-AGENT_MODULES = (enrich, story, trends, index, match, deliver, deadletters)
+AGENT_MODULES = (enrich, story, trends, index, match, deliver, digest, deadletters)
 
 
 def create_app(settings: Settings) -> faust.App:

@@ -599,36 +599,56 @@ def _collect_terms(group, keys: set[str], prefixes: list[str]) -> None:
 
 @dataclass
 class TokenIndex:
-    """One field's tokens (start, end, folded) and where each folded form occurs."""
-    tokens: list[tuple[int, int, str]]
-    by_folded: dict[str, list[int]]
+    """One field's distinct folded tokens, and where a form occurs, found on
+    demand: an article has hundreds of tokens and its alerts look up a few."""
+    lowered: str | None                      # ASCII text lower-cased (same offsets), else None
+    forms: frozenset[str]
+    spans: dict[str, list[tuple[int, int]]]  # form -> (start, end); all of them for non-ASCII text
+    _ordered: list[str] | None = None
 
     @classmethod
     def of(cls, text: str) -> "TokenIndex":
         if text.isascii():  # the common case: one lower() keeps every offset
-            tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text.lower())]
-        else:
-            tokens = [(m.start(), m.end(), fold(m.group())) for m in _TOKEN.finditer(text)]
-        by_folded: dict[str, list[int]] = {}
-        for i, (_, _, folded) in enumerate(tokens):
-            by_folded.setdefault(folded, []).append(i)
-        return cls(tokens, by_folded)
+            lowered = text.lower()
+            return cls(lowered, frozenset(_TOKEN.findall(lowered)), {})
+        spans: dict[str, list[tuple[int, int]]] = {}
+        for m in _TOKEN.finditer(text):
+            spans.setdefault(fold(m.group()), []).append((m.start(), m.end()))
+        return cls(None, frozenset(spans), spans)
 
     def hits(self, terms: HighlightTerms) -> list[tuple[int, int, str]]:
         """Tokens matching the terms, in text order. The forms of a stem key
         are the key plus one suffix (checked with stem_key itself), so the cost
         grows with the number of terms, not with the text."""
-        positions: set[int] = set()
-        for key in terms.keys:
-            for form in (key, *(key + suffix for suffix in _SUFFIXES)):
-                where = self.by_folded.get(form)
-                if where and stem_key(form) == key:
-                    positions.update(where)
-        if terms.prefixes:
-            for folded, where in self.by_folded.items():
-                if folded.startswith(terms.prefixes):
-                    positions.update(where)
-        return [self.tokens[i] for i in sorted(positions)]
+        wanted = [form for key in terms.keys for form in (key, *(key + suffix for suffix in _SUFFIXES))
+                  if form in self.forms and stem_key(form) == key]
+        for prefix in terms.prefixes:
+            ordered = self._sorted_forms()
+            at = bisect.bisect_left(ordered, prefix)
+            while at < len(ordered) and ordered[at].startswith(prefix):
+                wanted.append(ordered[at])
+                at += 1
+        found = {start: (start, end, form) for form in set(wanted) for start, end in self._spans_of(form)}
+        return [found[start] for start in sorted(found)]
+
+    def _sorted_forms(self) -> list[str]:
+        if self._ordered is None:
+            self._ordered = sorted(self.forms)
+        return self._ordered
+
+    def _spans_of(self, form: str) -> list[tuple[int, int]]:
+        spans = self.spans.get(form)
+        if spans is None:
+            spans = [m.span() for m in _form_pattern(form).finditer(self.lowered or "")]
+            self.spans[form] = spans
+        return spans
+
+
+@functools.lru_cache(maxsize=65_536)
+def _form_pattern(form: str) -> re.Pattern:
+    """Where ``form`` is a whole token of ``_TOKEN`` (not part of a longer
+    word, nor of an apostrophe compound)."""
+    return re.compile(rf"(?<!\w)(?<!\w['’]){re.escape(form)}(?!\w)(?!['’]\w)")
 
 
 @dataclass

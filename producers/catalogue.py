@@ -40,7 +40,7 @@ class Feed(BaseModel):
     tags: list[str] = Field(default_factory=list)
     min_interval: int = Field(DEFAULT_MIN_INTERVAL_S, ge=30, le=7 * 86400, description="Seconds: never check more often.")
     max_interval: int = Field(DEFAULT_MAX_INTERVAL_S, ge=60, le=30 * 86400, description="Seconds: never check less often.")
-    full_text: bool = Field(False, description="Fetch each article page for its full text.")
+    full_text: bool = Field(False, description="Fetch the article page of entries that only carry a summary, for the full text (rule: producers.fulltext).")
     enabled: bool = True
 
     @field_validator("url")

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,28 +17,6 @@ from wirewatch.schema import Alert, ChannelSpec, Subscription, alert_id
 
 pytestmark = pytest.mark.integration
 DEADLINE_S = 120
-
-# The worker with the digest agent, whether or not processors/app.py lists it yet.
-WORKER_WITH_DIGESTS = (
-    "import sys, processors.app as a\n"
-    "from processors.agents import digest\n"
-    "a.AGENT_MODULES = tuple(a.AGENT_MODULES) + (() if digest in a.AGENT_MODULES else (digest,))\n"
-    "from wirewatch.cli import main\n"
-    "sys.exit(main(['worker']))\n"
-)
-
-
-class DigestWorker(WorkerProcess):
-    def start(self) -> "DigestWorker":
-        import os
-
-        env = {**os.environ, **self.settings.to_env(), **self.extra_env}
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-c", WORKER_WITH_DIGESTS], stdout=open(self.log_path, "ab"),
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                     start_new_session=True)
-        return self
-
 
 def _queue(settings, indices, sub, stories, at):
     from processors.digests import queue_for_digest
@@ -70,7 +46,7 @@ def test_worker_sends_the_due_digest_once(kafka_up, settings, topics, indices, e
                                channels=[ChannelSpec(type="webhook", url=receiver.url, secret=secret)])
             SubscriptionStore(es, indices).put(sub)
             _queue(settings, indices, sub, ["s1", "s2"], datetime.now(timezone.utc) - timedelta(minutes=65))
-            worker = DigestWorker(settings, tmp_path / "worker.log", extra_env={"WIREWATCH_ALERTS_DIGEST_CHECK_S": "1"})
+            worker = WorkerProcess(settings, tmp_path / "worker.log", extra_env={"WIREWATCH_ALERTS_DIGEST_CHECK_S": "1"})
             with worker:
                 worker.wait_ready()
                 hooks = receiver.wait_for(1, DEADLINE_S)
