@@ -42,6 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("--smtp", help="SMTP server for --email, smtp://host:port")
     _filter_args(p)
     p.add_argument("--mode", choices=["realtime", "hourly", "daily"], default="realtime")
+    p.add_argument("--max-per-hour", type=_positive_int, default=None,
+                   help="realtime rate cap: alerts beyond it in an hour go to the next hourly digest")
     p.add_argument("--inactive", action="store_true", help="save it switched off")
     p.set_defaults(func=_add_cmd)
 
@@ -167,6 +169,7 @@ def _add_cmd(args) -> int:
         filters=_filters(args),
         channels=channels,
         mode=args.mode,
+        max_per_hour=args.max_per_hour,
         active=not args.inactive,
     )
     settings, indices, es = _context()
@@ -308,6 +311,28 @@ def alerts_query(subscription: str | None, owner: str | None, failed: bool) -> d
     return {"bool": {"filter": filters}}
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def delivery_outcome(record: dict) -> str:
+    """What a record of the alerts index says happened (queued digest items have no `ok`)."""
+    state = record.get("state")
+    if state == "digest_pending":
+        return "QUEUED"
+    if state == "digested":
+        return "DIGEST"
+    if record.get("ok"):
+        return "ok"
+    return "GONE" if record.get("disabled") else "FAILED"
+
+
 def _alerts_list_cmd(args) -> int:
     if not 1 <= args.limit <= 1000:
         return _fail("--limit must be between 1 and 1000", 2)
@@ -325,10 +350,10 @@ def _alerts_list_cmd(args) -> int:
         if args.json:
             print(json.dumps(src, ensure_ascii=False))
             continue
-        outcome = "ok" if src.get("ok") else ("GONE" if src.get("disabled") else "FAILED")
+        outcome = delivery_outcome(src)
         print(f"{str(src.get('recorded_at', ''))[:19]}  {outcome:<6} {src.get('channel', ''):<8} "
               f"{src.get('subscription_id', '')[:24]:<24} {src.get('title', '')[:70]}")
-        if not src.get("ok"):
+        if outcome in ("FAILED", "GONE"):
             print(f"    {src.get('target', '')}: {src.get('attempts')} attempt(s), {src.get('error') or ''}"[:200])
     if not args.json:
         print(f"{response['hits']['total']['value']} deliveries recorded")
