@@ -639,16 +639,35 @@ class TokenIndex:
     def _spans_of(self, form: str) -> list[tuple[int, int]]:
         spans = self.spans.get(form)
         if spans is None:
-            spans = [m.span() for m in _form_pattern(form).finditer(self.lowered or "")]
+            spans = token_spans(self.lowered or "", form)
             self.spans[form] = spans
         return spans
 
 
-@functools.lru_cache(maxsize=65_536)
-def _form_pattern(form: str) -> re.Pattern:
-    """Where ``form`` is a whole token of ``_TOKEN`` (not part of a longer
-    word, nor of an apostrophe compound)."""
-    return re.compile(rf"(?<!\w)(?<!\w['’]){re.escape(form)}(?!\w)(?!['’]\w)")
+_APOSTROPHES = "'’"
+
+
+def _wordish(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def token_spans(text: str, form: str) -> list[tuple[int, int]]:
+    """Where ``form`` stands as a whole token of ``_TOKEN`` in ``text`` (not
+    inside a longer word nor an apostrophe compound). ``str.find`` runs in C:
+    much faster than a regular expression with look-behinds."""
+    out = []
+    size, length = len(form), len(text)
+    at = text.find(form)
+    while at != -1:
+        end = at + size
+        before_ok = not (at > 0 and (_wordish(text[at - 1]) or (
+            text[at - 1] in _APOSTROPHES and at > 1 and _wordish(text[at - 2]))))
+        after_ok = not (end < length and (_wordish(text[end]) or (
+            text[end] in _APOSTROPHES and end + 1 < length and _wordish(text[end + 1]))))
+        if before_ok and after_ok:
+            out.append((at, end))
+        at = text.find(form, at + 1)
+    return out
 
 
 @dataclass
@@ -956,7 +975,10 @@ class Preselector:
         once, not for each combination of languages a batch brings."""
         self._fields.update(batch_fields)
         fields = tuple(f for f in (_bare(d) for d in DEFAULT_FIELDS) if f in self._fields)
-        key = (fields, hash(tuple((s.id, s.query) for s in subs)), len(subs))
+        # Identity of the subscription objects: cheap, and safe because the
+        # cached index keeps them alive (no id can be reused while it exists);
+        # a reloaded subscription is a new object.
+        key = (fields, tuple(map(id, subs)))
         index = self._indexes.get(key)
         if index is not None:
             return index
