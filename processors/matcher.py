@@ -784,56 +784,54 @@ def anchors(group, fields: tuple[str, ...], tokens, prefix_fields: Container[str
     only ones where a trailing wildcard anchors).
 
     The anchors hold for a search over ``fields`` or over any subset of them
-    (the matcher searches only the fields its batch has, and keeps one index
-    of anchors for all batches): of an AND, only a "solid" clause is chosen,
-    one that gives a query in every field it searches (a word that is a stop
-    word in some field would vanish from a search over that field alone, and
-    the AND would no longer require it)."""
-    return _anchor_and_solidity(group, fields, tokens, prefix_fields)[0]
-
-
-def _anchor_and_solidity(group, fields, tokens, prefix_fields) -> tuple[Anchors | None, bool]:
+    that keeps the ``ALWAYS_SEARCHED`` ones (the matcher searches only the
+    fields its batch has, and keeps one index of anchors for all batches).
+    So a word or phrase must give terms in a field every such search has,
+    else it gives no anchor: a word that vanishes in the searched fields (a
+    stop word of their languages) drops out of the query, and an AND would no
+    longer require it, or "word -other" would become a pure negation, which
+    matches everything. Every anchor this returns stands for a clause that
+    exists in each of those searches."""
     from processors.query_validation import Group, Phrase, Word
 
-    def of(clause) -> tuple[Anchors | None, bool]:
+    def of(clause) -> Anchors | None:
         if isinstance(clause, Group):
-            return _anchor_and_solidity(clause, fields, tokens, prefix_fields)
+            return anchors(clause, fields, tokens, prefix_fields)
         if clause.field is None:
             searched = fields
         elif clause.field in ANCHORED_FIELDS:
             searched = (clause.field,)
         else:
-            return None, False
+            return None
         if isinstance(clause, Word) and clause.prefix:
             prefix = prefix_anchor(clause.text)
             if prefix is None or any(f not in prefix_fields for f in searched):
-                return None, False
-            return frozenset((field_name, prefix, True) for field_name in searched), True
+                return None
+            return frozenset((field_name, prefix, True) for field_name in searched)
         pairs: set[tuple] = set()
-        solid = True
+        always = [f for f in searched if f in ALWAYS_SEARCHED]
         for field_name in searched:
             found = tokens(field_name, clause.text)
             if not found:
-                solid = False
                 continue  # the word vanishes in this field (a stop word): no clause there
             if isinstance(clause, Phrase):
                 pairs.add((field_name, max(found, key=len)))  # a phrase needs all its terms: one will do
             else:
                 pairs.update((field_name, t) for t in found)
-        return (frozenset(pairs) or None), solid and bool(pairs)
+        kept = any(tokens(f, clause.text) for f in always) if always else all(tokens(f, clause.text) for f in searched)
+        if not kept:
+            return None  # it may vanish from a search: see above
+        return frozenset(pairs) or None
 
-    children = [(modifier, of(clause)) for modifier, clause in group.clauses]
-    solid = all(child_solid for _, (_, child_solid) in children)
-    positives = [anchor for modifier, (anchor, _) in children if modifier != "NOT"]
+    positives = [of(clause) for modifier, clause in group.clauses if modifier != "NOT"]
     if not positives:
-        return None, False
+        return None
     if group.all_and:
-        known = [anchor for modifier, (anchor, child_solid) in children
-                 if modifier != "NOT" and anchor is not None and child_solid]
-        return (min(known, key=_anchor_cost) if known else None), solid
+        known = [a for a in positives if a is not None]
+        return min(known, key=_anchor_cost) if known else None
     if any(a is None for a in positives):
-        return None, solid
-    return frozenset().union(*positives), solid
+        return None
+    return frozenset().union(*positives)
 
 
 def _anchor_cost(anchor: Anchors) -> tuple[int, int]:
@@ -975,10 +973,7 @@ class Preselector:
         once, not for each combination of languages a batch brings."""
         self._fields.update(batch_fields)
         fields = tuple(f for f in (_bare(d) for d in DEFAULT_FIELDS) if f in self._fields)
-        # Identity of the subscription objects: cheap, and safe because the
-        # cached index keeps them alive (no id can be reused while it exists);
-        # a reloaded subscription is a new object.
-        key = (fields, tuple(map(id, subs)))
+        key = (fields, tuple([(s.id, s.query) for s in subs]))  # a few ms for 10,000
         index = self._indexes.get(key)
         if index is not None:
             return index

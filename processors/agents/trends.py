@@ -20,7 +20,7 @@ import structlog
 
 from processors.agents.story import SIGNED_KEY, signed_topic
 from processors.context import WorkerContext
-from processors.trends import KINDS, WINDOWS, KeyBudget, article_terms, trends_report, window_start
+from processors.trends import KINDS, WINDOWS, KeyBudget, PendingCounts, article_terms, trends_report, window_start
 
 log = structlog.get_logger(__name__)
 
@@ -57,20 +57,31 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     hourly = app.Table("trends-1h", default=int, key_type=str, value_type=int, partitions=partitions) \
         .tumbling(WINDOWS["1h"], expires=timedelta(hours=proc.trends_baseline_hours + 1))
     budgets = {"5m": KeyBudget(), "1h": KeyBudget()}
+    tables = {"5m": short, "1h": hourly}
     signed = signed_topic(app, ctx)
+    pending = PendingCounts()
 
     def count(enrichment: dict, timestamp: float) -> None:
         for key in article_terms(enrichment, proc.trends_max_terms):
-            if budgets["5m"].admit(window_start(timestamp, WINDOWS["5m"]), key):
-                short[key] += 1
-            if budgets["1h"].admit(window_start(timestamp, WINDOWS["1h"]), key):
-                hourly[key] += 1
+            for name, size in WINDOWS.items():
+                start = window_start(timestamp, size)
+                if budgets[name].admit(start, key):
+                    pending.add(name, start, key)
+
+    def flush() -> None:
+        """Write the pending increments, each into the window it was counted in (inside an event)."""
+        for (name, start), counts in pending.take().items():
+            window = tables[name].relative_to(start + 1.0)
+            for key, n in counts.items():
+                window[key] += n
 
     @app.agent(signed, name=f"{proc.app_id}.trends")
     async def trends_agent(stream):
         async for event in stream.events():
             try:
                 count(parse_enrichment(event.value), event.message.timestamp)
+                if pending.due():
+                    flush()
             except Exception as exc:  # noqa: BLE001 - never escape an agent (failures.py)
                 # The story agent reads the same message and dead-letters a malformed one;
                 # a second dead letter would only double it. Counts are statistics: skip.
@@ -96,7 +107,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         if not active:
             return web.json({"error": f"this worker does not hold the trend counts; the worker at {owner} does"},
                             status=503)
-        report = trends_report(list(short.table.data.items()), list(hourly.table.data.items()), window,
-                               time.time(), proc.trends_baseline_hours, kind, limit)
+        rows = {name: list(table.table.data.items()) + pending.rows(name, WINDOWS[name])
+                for name, table in tables.items()}
+        report = trends_report(rows["5m"], rows["1h"], window, time.time(), proc.trends_baseline_hours, kind, limit)
         report["dropped_terms"] = budgets["5m"].dropped + budgets["1h"].dropped
         return web.json(report)

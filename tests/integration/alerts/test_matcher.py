@@ -228,3 +228,29 @@ def test_big_and_small_chunks_match_the_same(run_async, indices, settings, make_
     assert big.last_stats.searches == 1
     assert len(from_big) > 100
     assert {(a.subscription_id, a.article_id) for a in from_big} == {(a.subscription_id, a.article_id) for a in from_small}
+
+
+STOP_WORD_QUERIES = ["the -zzzabsent", "the AND maduro", "the OR zzzabsent", "el -zzzabsent", "los AND soldados",
+                     "la OR zzzabsent", "les -zzzabsent", "et AND soldats", '"the army"', '"los soldados"~2', "NOT zzzabsent AND the"]
+
+
+def test_preselection_holds_when_batches_search_fewer_fields_than_seen_before(run_async, settings, make_article, sample_like_article):
+    """The anchors index covers every field seen so far; a later batch of one
+    language searches fewer fields, where stop words of other languages vanish."""
+    spanish = make_article("https://es.example.org/2", "Los soldados", "Los soldados de Maduro y el ejército.", language="es")
+    french = make_article("https://fr.example.org/2", "Les soldats", "Les soldats et l'armée de Maduro.", language="fr")
+    subs = [_sub(f"w{i}", q) for i, q in enumerate(STOP_WORD_QUERIES + TRICKY_QUERIES)]
+    batches = [[sample_like_article, spanish, french], [sample_like_article], [spanish], [french]]
+
+    async def both(aes):
+        with_anchors = Matcher.from_settings(aes, settings, StaticSubscriptions(subs))
+        without = Matcher.from_settings(aes, settings, StaticSubscriptions(subs), preselect=False)
+        got, expected = [], []
+        for batch in batches:
+            got.append({(a.subscription_id, a.article_id) for a in await with_anchors.match(batch)})
+            expected.append({(a.subscription_id, a.article_id) for a in await without.match(batch)})
+        return got, expected
+
+    got, expected = run_async(both)
+    assert all(expected), "every batch should match something"
+    assert got == expected

@@ -174,3 +174,21 @@ def test_cli_refuses_a_bad_limit(capsys):
 
     assert main(["trends", "--limit", "0"]) == 2
     assert "--limit" in capsys.readouterr().err
+
+
+def test_pending_counts_sum_per_window_and_flush_on_time():
+    from processors.trends import PendingCounts
+
+    clock = Clock(0.0)
+    pending = PendingCounts(clock=clock)
+    for _ in range(3):
+        pending.add("5m", T0, "topic:sport")
+    pending.add("5m", T0 + 300, "topic:sport")
+    pending.add("1h", T0, "entity:Tintori")
+    assert not pending.due()
+    rows = dict(pending.rows("5m", 300))
+    assert rows == {("topic:sport", (T0, T0 + 299.9)): 3, ("topic:sport", (T0 + 300, T0 + 599.9)): 1}
+    clock.now = PendingCounts.FLUSH_S
+    assert pending.due()
+    taken = pending.take()
+    assert taken[("1h", T0)] == {"entity:Tintori": 1} and not pending.due() and pending.rows("5m", 300) == []

@@ -1,0 +1,161 @@
+"""Per-article candidates: the inverted index of anchors, prefix anchors, the
+"solid" rule for fields a batch does not search, the searches built from the
+candidate pairs, and the filters-aggregation answer."""
+
+import pytest
+
+from processors.matcher import (
+    SCRATCH_ID,
+    AnchorIndex,
+    anchors,
+    candidate_searches,
+    filters_search_body,
+    has_anchor_in,
+    matches_from_aggregation,
+    scratch_document,
+    token_spans,
+)
+from processors.query_validation import parse
+from wirewatch.schema import Subscription, SubscriptionFilters
+
+STOP_IN_STEMMED = {"the", "over"}
+
+
+def lookup(field_name, text):
+    """A stand-in analyser: lowercase words; the `_en` fields drop stop words
+    and a plural s."""
+    words = text.lower().replace("-", " ").split()
+    if field_name.endswith("_en"):
+        words = [w[:-1] if w.endswith("s") and len(w) > 4 else w for w in words if w not in STOP_IN_STEMMED]
+    return tuple(words)
+
+
+def anchor_of(query, fields=("title", "text"), prefix_fields=("title", "text")):
+    return anchors(parse(query).root, fields, lookup, prefix_fields)
+
+
+def _sub(sub_id, query, **filters):
+    return Subscription(id=sub_id, name=sub_id, query=query, filters=SubscriptionFilters(**filters))
+
+
+def test_trailing_wildcard_anchors_on_a_lowercased_prefix():
+    assert anchor_of("Venezuel*") == {("title", "venezuel", True), ("text", "venezuel", True)}
+    assert anchor_of("title:venez*") == {("title", "venez", True)}
+    assert has_anchor_in(anchor_of("venezuel*"), {"text": {"venezuelan"}})
+    assert not has_anchor_in(anchor_of("venezuel*"), {"text": {"venezia"}})
+
+
+@pytest.mark.parametrize("query", ["ven*", "Venezuel*"])
+def test_no_prefix_anchor_where_the_analyser_may_not_lowercase(query):
+    assert anchor_of(query, prefix_fields=("title",)) is None
+
+
+@pytest.mark.parametrize("query", ["café*", "al-q*", "u.s*"])
+def test_no_prefix_anchor_beyond_ascii_letters_and_digits(query):
+    assert anchor_of(query) is None
+
+
+def test_an_and_prefers_an_exact_term_to_a_prefix():
+    assert anchor_of("venezuel* AND maduro") == {("title", "maduro"), ("text", "maduro")}
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        # "over" is a stop word of text_en: a batch searching only text_en
+        # drops it, so it is no clause every match must hold...
+        ("over AND maduro", {("text_es", "maduro"), ("text_en", "maduro")}),
+        ("(over OR the) AND maduro", {("text_es", "maduro"), ("text_en", "maduro")}),
+        # ...and "over -army" would be a pure negation there (everything but army)
+        ("over -army", None),
+        ("over AND NOT army", None),
+        ("over", None),
+        ("over OR maduro", None),
+        # a phrase keeps its other words
+        ('"over the army"', {("text_es", "over"), ("text_en", "army")}),
+    ],
+)
+def test_a_word_that_may_vanish_from_a_search_is_no_anchor(query, expected):
+    # no always-searched field here: a batch may search text_en alone
+    got = anchor_of(query, ("text_es", "text_en"), ())
+    assert got == (expected if expected is None else frozenset(expected))
+
+
+def test_a_word_kept_by_an_always_searched_field_anchors():
+    # every search has `text`: there "over" never vanishes
+    assert anchor_of("over -army", ("text", "text_en"), ()) == {("text", "over")}
+    assert anchor_of("over OR maduro", ("text", "text_en"), ()) == {("text", "over"), ("text", "maduro"), ("text_en", "maduro")}
+
+
+def test_index_finds_each_articles_candidates_by_its_terms():
+    subs = [_sub("a", "maduro"), _sub("b", "soldiers AND army"), _sub("c", "venezuel*"), _sub("d", "topic:politics")]
+    anchor_by_id = {s.id: anchor_of(s.query) for s in subs}
+    index = AnchorIndex.build(subs, lambda s: anchor_by_id[s.id])
+    docs = {
+        "d1": {"text": {"maduro": {}, "army": {}}},
+        "d2": {"title": {"venezuelan": {}}, "text": {"soldiers": {}}},
+        "d3": {"text": {"weather": {}}},
+    }
+    batch_terms = {"title": {"venezuelan"}, "text": {"maduro", "army", "soldiers", "weather"}}
+    extra = index.expanded_prefixes(batch_terms)
+    got = {doc: {subs[p].id for p in index.candidates(terms, extra)} for doc, terms in docs.items()}
+    # b's anchor is one of its required words (either will do); d has no anchor: everywhere
+    assert got["d3"] == {"d"}
+    assert got["d2"] >= {"c", "d"} and "a" not in got["d2"]
+    assert got["d1"] >= {"a", "d"} and "c" not in got["d1"]
+    assert ("b" in got["d1"]) != ("b" in got["d2"])
+
+
+def test_each_candidate_subscription_is_searched_once_on_its_own_articles():
+    subs = [_sub(f"s{i}", "x") for i in range(5)]
+    pairs = {"d1": {"s0", "s1"}, "d2": {"s1", "s3"}, "d3": set()}
+    searches = candidate_searches(pairs, subs, chunk_size=2)
+    assert [[s.id for s in chunk] for chunk, _, _ in searches] == [["s0", "s1"], ["s3"]]
+    assert searches[0][1] == ["d1", "d2"] and searches[0][2] == {"s0": ["d1"], "s1": ["d1", "d2"]}
+    assert searches[1][1] == ["d2"] and searches[1][2] == {"s3": ["d2"]}
+
+
+def test_filters_body_one_filter_per_subscription_with_its_filters_and_articles():
+    subs = [_sub("s0", "maduro", languages=["en"]), _sub("s1", "army")]
+    body = filters_search_body(subs, ["d1", "d2"], ("title", "text"), {"s0": ["d1"], "s1": ["d1", "d2"]})
+    assert body["size"] == 0 and body["query"] == {"ids": {"values": ["d1", "d2"]}}
+    filters = body["aggs"]["subs"]["filters"]["filters"]
+    assert list(filters) == ["s0", "s1"]
+    assert filters["s0"]["bool"]["filter"] == [{"terms": {"language": ["en"]}}, {"ids": {"values": ["d1"]}}]
+    assert filters["s1"]["bool"]["must"][0]["query_string"]["fields"] == ["title", "text"]
+    assert body["aggs"]["subs"]["aggs"]["docs"]["terms"] == {"field": SCRATCH_ID, "size": 2}
+
+
+def test_matches_from_aggregation_and_refuses_a_truncated_bucket():
+    response = {"aggregations": {"subs": {"buckets": {
+        "s0": {"doc_count": 1, "docs": {"sum_other_doc_count": 0, "buckets": [{"key": "d1", "doc_count": 1}]}},
+        "s1": {"doc_count": 0, "docs": {"buckets": []}},
+        "s2": {"doc_count": 2, "docs": {"sum_other_doc_count": 0, "buckets": [{"key": "d1"}, {"key": "d2"}]}},
+    }}}}
+    assert matches_from_aggregation(response) == {"d1": {"s0", "s2"}, "d2": {"s2"}}
+    response["aggregations"]["subs"]["buckets"]["s0"]["docs"]["sum_other_doc_count"] = 3
+    with pytest.raises(RuntimeError):
+        matches_from_aggregation(response)
+
+
+def test_scratch_document_keeps_only_what_queries_and_filters_read():
+    document = {"title": "t", "text": "x", "text_en": "x", "summary": "s", "keywords": ["k"], "url": "u",
+                "source": "a.org", "domain": "www.a.org", "language": "en", "topics": ["p"], "entity": ["E"],
+                "source_country": "VE", "entities": {"person": ["E"]}}
+    got = scratch_document(document, "b-1")
+    assert got == {"title": "t", "text": "x", "text_en": "x", "source": "a.org", "domain": "www.a.org",
+                   "language": "en", "topics": ["p"], "entity": ["E"], "source_country": "VE", SCRATCH_ID: "b-1"}
+
+
+@pytest.mark.parametrize(
+    "text,form,expected",
+    [
+        ("the army and the armies", "army", [(4, 8)]),
+        ("venezuela's army; venezuela", "venezuela", [(18, 27)]),
+        ("venezuela's army", "venezuela's", [(0, 11)]),
+        ("'army' (army) army_x", "army", [(1, 5), (8, 12)]),
+        ("don't", "don", []),
+    ],
+)
+def test_token_spans_find_whole_tokens_only(text, form, expected):
+    assert token_spans(text, form) == expected
