@@ -112,10 +112,11 @@ async def run(args) -> int:
     indices = Indices.from_settings(es_settings)
     client = make_async_client(es_settings)
     matcher = Matcher(client, indices, StaticSubscriptions(subs), chunk_size=args.chunk, preselect=not args.no_preselect,
-                      max_clauses_per_request=args.clauses_per_request, clause_ids=not args.no_clause_ids)
+                      max_clauses_per_request=args.clauses_per_request, clause_ids=not args.no_clause_ids,
+                      decide_in_python=not args.no_python_decisions)
     print(f"{len(articles)} articles from {origin}; {len(subs)} subscriptions ({args.hit_share:.0%} built from the "
           f"articles' words); batch {args.batch}; chunk {args.chunk}; pre-selection {'off' if args.no_preselect else 'on'}")
-    latencies, alerts, searches, candidates, preselected, pairs = [], 0, 0, 0, 0, 0
+    latencies, alerts, searches, candidates, preselected, pairs, decided = [], 0, 0, 0, 0, 0, 0
     phases = Counter()
     try:
         await matcher.match(articles[: min(10, len(articles))])  # warm-up: scratch index, JIT
@@ -131,6 +132,7 @@ async def run(args) -> int:
             candidates += matcher.last_stats.candidates
             preselected += matcher.last_stats.preselected
             pairs += matcher.last_stats.pairs
+            decided += matcher.last_stats.decided_pairs
             phases.update({"index": matcher.last_stats.index_s, "search": matcher.last_stats.search_s,
                            "(of which pre-selection)": matcher.last_stats.preselect_s,
                            "highlights+alerts": matcher.last_stats.highlight_s})
@@ -147,7 +149,8 @@ async def run(args) -> int:
           f"p99 {percentile(latencies, 99) * 1000:.0f} ms, mean {statistics.mean(latencies) * 1000:.0f} ms over {batches} batches")
     print(f"{alerts} alerts ({alerts / len(articles):.1f} per article); {searches / batches:.1f} searches and "
           f"{candidates / batches:.0f} candidate subscriptions per batch after filters, "
-          f"{preselected / batches:.0f} after anchor terms, {pairs / len(articles):.1f} candidate pairs per article")
+          f"{preselected / batches:.0f} after anchor terms, {pairs / len(articles):.1f} candidate pairs per article "
+          f"searched and {decided / len(articles):.1f} decided from term vectors")
     print("time per phase: " + ", ".join(f"{name} {seconds:.2f} s ({seconds / elapsed:.0%})" for name, seconds in phases.items()))
     print(f"CPU: this process {python_cpu:.2f} s, Elasticsearch {es_cpu:.2f} s (all its work, other clients' too) "
           f"= {1000 * (python_cpu + es_cpu) / len(articles):.1f} ms per article")
@@ -172,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--hit-share", type=float, default=0.2,
                         help="share of subscriptions made of words the articles contain (default 0.2)")
+    parser.add_argument("--no-python-decisions", action="store_true",
+                        help="send every candidate pair to Elasticsearch (none decided from term vectors)")
     parser.add_argument("--no-clause-ids", action="store_true", help="search each candidate subscription on the whole batch")
     parser.add_argument("--no-preselect", action="store_true", help="search every subscription (no anchor terms)")
     args = parser.parse_args(argv)

@@ -852,6 +852,71 @@ def has_anchor_in(anchor: Anchors | None, batch_terms: dict[str, set[str]]) -> b
     return any(_holds(item, batch_terms) for item in anchor)
 
 
+DocTerms = dict  # field -> {term: ...}: one document's term vectors
+
+
+def term_predicate(group, fields: tuple[str, ...], tokens):
+    """For the simplest queries, a function ``doc_terms -> bool`` that says
+    exactly what Elasticsearch's ``query_string`` over ``fields`` says, from
+    the document's term vectors; None for every other query (Elasticsearch
+    decides). Decided: words that give exactly one term in each field they
+    search (a term query per field, any field will do), combined by AND,
+    NOT, ``+``, and "x OR y" (a group of two plain clauses: with more, Lucene's
+    mix of AND and OR is not plain logic); fields title/text. Not decided:
+    phrases, prefixes, other fields, words that give no or several terms."""
+    from processors.query_validation import Group, Word
+
+    def leaf(clause):
+        if isinstance(clause, Group):
+            return term_predicate(clause, fields, tokens)
+        if not isinstance(clause, Word) or clause.prefix:
+            return None
+        if clause.field is None:
+            searched = fields
+        elif clause.field in ANCHORED_FIELDS:
+            searched = (clause.field,)
+        else:
+            return None
+        pairs = []
+        for field_name in searched:
+            found = tokens(field_name, clause.text)
+            if len(found) != 1:
+                return None
+            pairs.append((field_name, found[0]))
+        return lambda doc: any(term in doc.get(field_name, ()) for field_name, term in pairs)
+
+    if group.all_and:
+        required, excluded = [], []
+        for modifier, clause in group.clauses:
+            predicate = leaf(clause)
+            if predicate is None:
+                return None
+            (excluded if modifier == "NOT" else required).append(predicate)
+        if not required:
+            return None
+        return lambda doc: all(p(doc) for p in required) and not any(p(doc) for p in excluded)
+    if (group.has_or and not group.has_juxtaposition and len(group.clauses) == 2
+            and all(modifier is None for modifier, _ in group.clauses)):
+        either = [leaf(clause) for _, clause in group.clauses]
+        if any(p is None for p in either):
+            return None
+        return lambda doc: any(p(doc) for p in either)
+    return None
+
+
+def has_filters(sub: Subscription) -> bool:
+    return any(getattr(sub.filters, name) for name in FILTER_FIELDS)
+
+
+@dataclass
+class MatchPlan:
+    """What a batch needs: the (article, subscription) pairs Elasticsearch
+    must decide, and the matches already decided from term vectors."""
+    to_search: dict[str, set[str]]
+    decided: dict[str, set[str]]
+    decided_pairs: int = 0
+
+
 @dataclass
 class AnchorIndex:
     """Subscriptions (by position in ``subs``) under each of their anchors."""
@@ -936,6 +1001,7 @@ class Preselector:
         self._lowercasing: dict[str, bool] = {}
         self._indexes: dict[tuple, AnchorIndex] = {}
         self._fields: set[str] = set()   # every field a batch has searched so far
+        self._predicates: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     async def candidates(self, subs: list[Subscription], fields: tuple[str, ...], doc_ids: list[str]) -> list[Subscription]:
         """The subscriptions some document of ``doc_ids`` may match."""
@@ -949,6 +1015,41 @@ class Preselector:
         ``subs`` (and in ``allowed`` when given: the matcher passes every
         active subscription, whose index of anchors it reuses across batches,
         and the ids whose filters the batch can satisfy)."""
+        return (await self._pairs_and_terms(subs, fields, doc_ids, allowed))[0]
+
+    async def plan(self, subs: list[Subscription], fields: tuple[str, ...], doc_ids: list[str],
+                   allowed: Container[str] | None = None) -> MatchPlan:
+        """The candidate pairs, with those of the simplest unfiltered queries
+        decided here from the term vectors (``term_predicate``)."""
+        pairs, per_doc = await self._pairs_and_terms(subs, fields, doc_ids, allowed)
+        bare = tuple(_bare(f) for f in fields)
+        by_id = {s.id: s for s in subs}
+        plan = MatchPlan(to_search={}, decided={})
+        for doc_id, sub_ids in pairs.items():
+            terms = per_doc.get(doc_id)
+            search = set()
+            for sub_id in sub_ids:
+                predicate = None if terms is None else self._predicate_of(by_id[sub_id], bare)
+                if predicate is None:
+                    search.add(sub_id)
+                    continue
+                plan.decided_pairs += 1
+                if predicate(terms):
+                    plan.decided.setdefault(doc_id, set()).add(sub_id)
+            plan.to_search[doc_id] = search
+        return plan
+
+    def _predicate_of(self, sub: Subscription, fields: tuple[str, ...]):
+        key = (sub.query, fields)
+        if key not in self._predicates:
+            tree = parsed_tree(sub.query) if query_problem(sub.query) is None else None
+            lookup = lambda field_name, text: self._tokens.get((field_name, text), ())  # noqa: E731
+            # Only words whose analysis is known for every field (else: Elasticsearch decides).
+            known = tree is not None and all((f, t) in self._tokens for t in word_texts(tree) for f in fields)
+            self._predicates[key] = term_predicate(tree, fields, lookup) if known else None
+        return None if has_filters(sub) else self._predicates[key]
+
+    async def _pairs_and_terms(self, subs, fields, doc_ids, allowed):
         bare = tuple(_bare(f) for f in fields)
         index = await self._index_for(subs, bare)
         per_doc = await self._doc_terms(doc_ids, bare)
@@ -965,7 +1066,7 @@ class Preselector:
                 continue
             found = {index.subs[p].id for p in index.candidates(per_doc[doc_id], extra)}
             out[doc_id] = found if allowed is None else found & everyone
-        return out
+        return out, per_doc
 
     async def _index_for(self, subs: list[Subscription], batch_fields: tuple[str, ...]) -> AnchorIndex:
         """The anchors index of ``subs`` over every field seen so far (it
@@ -1012,6 +1113,7 @@ class Preselector:
             self._tokens.clear()
             self._anchors.clear()
             self._indexes.clear()
+            self._predicates.clear()
         for field_name in fields:
             missing = sorted(t for t in texts if (field_name, t) not in self._tokens)
             for start in range(0, len(missing), MAX_ANALYZE_TEXTS):
@@ -1043,6 +1145,7 @@ class BatchStats:
     candidates: int = 0        # after the filter pre-selection
     preselected: int = 0       # after the anchor-term pre-selection (in at least one article's candidates)
     pairs: int = 0             # candidate (subscription, article) pairs sent to Elasticsearch
+    decided_pairs: int = 0     # candidate pairs decided from term vectors (``term_predicate``)
     searches: int = 0
     matches: int = 0
     index_s: float = 0.0
@@ -1066,6 +1169,7 @@ class Matcher:
         preselect: bool = True,
         max_clauses_per_request: int = MAX_CLAUSES_PER_REQUEST,
         clause_ids: bool = CLAUSE_IDS,
+        decide_in_python: bool = True,
     ):
         self.es = es
         self.indices = indices
@@ -1074,6 +1178,7 @@ class Matcher:
         self.chunk_size = chunk_size
         self.max_clauses_per_request = max(1, max_clauses_per_request)
         self.clause_ids = clause_ids
+        self.decide_in_python = decide_in_python
         self._searches = asyncio.Semaphore(CONCURRENT_SEARCHES)
         self._use_preselection = preselect
         self.preselector: Preselector | None = None   # made with the scratch index
@@ -1148,8 +1253,10 @@ class Matcher:
         t1 = time.perf_counter()
         try:
             fields = searched_fields(documents)
-            pairs = await self._candidate_pairs(active, candidates, fields, doc_ids, stats)
-            matched = await self._matched_pairs(candidates, pairs, fields, stats) if stats.pairs else {}
+            plan = await self._plan(active, candidates, fields, doc_ids, stats)
+            matched = await self._matched_pairs(candidates, plan.to_search, fields, stats) if stats.pairs else {}
+            for doc_id, sub_ids in plan.decided.items():
+                matched.setdefault(doc_id, set()).update(sub_ids)
         except BaseException:
             await self._forget(doc_ids)
             raise
@@ -1163,7 +1270,7 @@ class Matcher:
         stats.matches = len(alerts)
         await forget
         log.info("matcher.batch", articles=stats.articles, candidates=stats.candidates, preselected=stats.preselected,
-                 pairs=stats.pairs, searches=stats.searches, alerts=len(alerts), skipped=len(stats.skipped_subscriptions))
+                 pairs=stats.pairs, decided=stats.decided_pairs, searches=stats.searches, alerts=len(alerts), skipped=len(stats.skipped_subscriptions))
         return alerts
 
     def _alerts(self, subs: list[Subscription], matched: dict[str, set[str]], by_doc: dict[str, Article]) -> list[Alert]:
@@ -1178,26 +1285,32 @@ class Matcher:
                     alerts.append(build_alert(sub, article, texts.highlight(highlight_terms(sub.query)), self.kibana_url, parts))
         return alerts
 
-    async def _candidate_pairs(self, active: list[Subscription], subs: list[Subscription], fields: tuple[str, ...],
-                               doc_ids: list[str], stats: BatchStats) -> dict[str, set[str]]:
+    async def _plan(self, active: list[Subscription], subs: list[Subscription], fields: tuple[str, ...],
+                    doc_ids: list[str], stats: BatchStats) -> MatchPlan:
         """doc id -> ids of the subscriptions of ``subs`` to try on it (all of
-        them without pre-selection, or when it fails: it is an optimisation).
-        The anchors index is made of all ``active`` ones, valid or not (a set
-        that changes only when subscriptions do, unlike ``subs``)."""
+        them without pre-selection, or when it fails: it is an optimisation),
+        less those decided from term vectors. The anchors index is made of
+        all ``active`` ones (a set that changes only when subscriptions do,
+        unlike ``subs``)."""
         started = time.perf_counter()
-        pairs = None
+        plan = None
         if self.preselector is not None:
+            allowed = {s.id for s in subs}
             try:
-                pairs = await self.preselector.candidate_pairs(active, fields, doc_ids, allowed={s.id for s in subs})
+                if self.decide_in_python:
+                    plan = await self.preselector.plan(active, fields, doc_ids, allowed=allowed)
+                else:
+                    plan = MatchPlan(await self.preselector.candidate_pairs(active, fields, doc_ids, allowed=allowed), {})
             except ApiError as exc:
                 log.warning("matcher.preselection_failed", error=_reason(exc))
-        if pairs is None:
+        if plan is None:
             everyone = {s.id for s in subs}
-            pairs = {doc_id: set(everyone) for doc_id in doc_ids}
+            plan = MatchPlan({doc_id: set(everyone) for doc_id in doc_ids}, {})
         stats.preselect_s = time.perf_counter() - started
-        stats.pairs = sum(len(ids) for ids in pairs.values())
-        stats.preselected = len(set().union(*pairs.values()))
-        return pairs
+        stats.pairs = sum(len(ids) for ids in plan.to_search.values())
+        stats.decided_pairs = plan.decided_pairs
+        stats.preselected = len(set().union(*plan.to_search.values(), *plan.decided.values()))
+        return plan
 
     def _shrink_chunks(self, failed_size: int, reason: str) -> None:
         """Too many clauses for the node (it depends on its heap): later batches

@@ -254,8 +254,8 @@ async def poll_once(settings: Settings, feeds: list[Feed], sink: KafkaSink, stat
     own_parser = parser is None
     parser = parser or BoundedParser.from_settings(settings.producer)
     try:
-        own_full_text = contextlib.nullcontext(full_text) if full_text is not None else _full_text_for(settings, feeds)
-        async with Fetcher(settings.producer) as fetcher, own_full_text as full_text:
+        full_text_context = contextlib.nullcontext(full_text) if full_text is not None else _full_text_for(settings, feeds)
+        async with Fetcher(settings.producer) as fetcher, full_text_context as full_text:
             await Poller(settings, sink, state, fetcher, parser, full_text=full_text).poll_feeds(due, stats)
     finally:
         if own_parser:

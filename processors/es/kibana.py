@@ -1,10 +1,11 @@
 """Kibana saved objects (``deploy/kibana/*.ndjson``) and their import.
 
 The files name the default indices (``wirewatch-articles``,
-``wirewatch-alerts``); ``load_saved_objects`` rewrites the data views' index
-patterns for the configured prefix. ``import_saved_objects`` sends them in one
-multipart upload to ``POST /api/saved_objects/_import?overwrite=true`` with the
-``kbn-xsrf`` header, as the Kibana API documents.
+``wirewatch-alerts``, ``wirewatch-deadletters``); ``load_saved_objects``
+rewrites the data views' index patterns for the configured prefix.
+``import_saved_objects`` sends them in one multipart upload to
+``POST /api/saved_objects/_import?overwrite=true`` with the ``kbn-xsrf``
+header, as the Kibana API documents.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from wirewatch.names import Indices
 KIBANA_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kibana"
 DEFAULT_ARTICLES = "wirewatch-articles"
 DEFAULT_ALERTS = "wirewatch-alerts"
+DEFAULT_DEAD_LETTERS = "wirewatch-deadletters"
 MAX_RESPONSE_BYTES = 1024 * 1024
 UPLOAD_NAME = "wirewatch.ndjson"
 
@@ -62,7 +64,8 @@ def _for_prefix(obj: dict[str, Any], indices: Indices) -> dict[str, Any]:
     """Data views point at this installation's indices."""
     if obj.get("type") != "index-pattern":
         return obj
-    renames = {DEFAULT_ARTICLES: indices.articles, DEFAULT_ALERTS: indices.alerts}
+    renames = {DEFAULT_ARTICLES: indices.articles, DEFAULT_ALERTS: indices.alerts,
+               DEFAULT_DEAD_LETTERS: indices.dead_letters}
     title = obj["attributes"]["title"]
     if title in renames:
         obj = json.loads(json.dumps(obj))

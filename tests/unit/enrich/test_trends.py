@@ -184,11 +184,23 @@ def test_pending_counts_sum_per_window_and_flush_on_time():
     for _ in range(3):
         pending.add("5m", T0, "topic:sport")
     pending.add("5m", T0 + 300, "topic:sport")
-    pending.add("1h", T0, "entity:Tintori")
+    pending.add("5m", T0 + 300, "keyword:oil")
+    pending.add("5m", T0 + 300, "keyword:oil")
+    pending.add("5m", T0 + 300, "keyword:once")
     assert not pending.due()
     rows = dict(pending.rows("5m", 300))
-    assert rows == {("topic:sport", (T0, T0 + 299.9)): 3, ("topic:sport", (T0 + 300, T0 + 599.9)): 1}
+    assert rows[("topic:sport", (T0, T0 + 299.9))] == 3 and rows[("keyword:once", (T0 + 300, T0 + 599.9))] == 1
     clock.now = PendingCounts.FLUSH_S
     assert pending.due()
     taken = pending.take()
-    assert taken[("1h", T0)] == {"entity:Tintori": 1} and not pending.due() and pending.rows("5m", 300) == []
+    # The closed window's counts go out; in the current one, single mentions wait.
+    assert taken == {("5m", T0): {"topic:sport": 3}, ("5m", T0 + 300): {"keyword:oil": 2}}
+    assert sorted(pending.rows("5m", 300)) == [(("keyword:once", (T0 + 300, T0 + 599.9)), 1),
+                                               (("topic:sport", (T0 + 300, T0 + 599.9)), 1)]
+    assert not pending.due()
+    pending.add("5m", T0 + 300, "keyword:oil")   # already written: one more mention is written at once
+    pending.add("5m", T0 + 300, "keyword:once")  # its second mention: written with both
+    assert pending.take() == {("5m", T0 + 300): {"keyword:oil": 1, "keyword:once": 2}}
+    pending.add("5m", T0 + 600, "keyword:late")
+    pending.add("5m", T0 + 300, "keyword:stale")  # a late single mention of a closed window is dropped
+    assert pending.take() == {} and pending.rows("5m", 300) == [(("keyword:late", (T0 + 600, T0 + 899.9)), 1)]

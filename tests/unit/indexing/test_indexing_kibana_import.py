@@ -75,7 +75,8 @@ def test_import_sends_what_the_saved_objects_api_documents():
     assert part.get_filename().endswith(".ndjson")
     sent = _uploaded_lines(request["headers"], request["body"])
     assert sent == load_saved_objects(indices)
-    assert {o["attributes"]["title"] for o in sent if o["type"] == "index-pattern"} == {"acme-articles", "acme-alerts"}
+    titles = {o["attributes"]["title"] for o in sent if o["type"] == "index-pattern"}
+    assert titles == {"acme-articles", "acme-alerts", "acme-deadletters"}
     assert result.success_count == result.sent == len(sent)
 
 

@@ -48,12 +48,19 @@ def objects():
 
 @pytest.fixture(scope="module")
 def field_types_by_view(objects):
+    from processors.agents.deadletters import DEAD_LETTERS_MAPPING
     from processors.delivery.records import ALERTS_MAPPING
 
-    articles = _field_types(render("wirewatch", analyzers_available=True).mappings["properties"])
-    alerts = _field_types(ALERTS_MAPPING["properties"])
-    by_title = {"wirewatch-articles": articles, "wirewatch-alerts": alerts}
-    return {o["id"]: by_title[o["attributes"]["title"]] for o in objects if o["type"] == "index-pattern"}
+    indices = indices_for_prefix("wirewatch")  # the names the files spell
+    by_title = {
+        indices.articles: _field_types(render("wirewatch", analyzers_available=True).mappings["properties"]),
+        indices.alerts: _field_types(ALERTS_MAPPING["properties"]),
+        indices.dead_letters: _field_types(DEAD_LETTERS_MAPPING["properties"]),
+    }
+    views = {o["id"]: o["attributes"]["title"] for o in objects if o["type"] == "index-pattern"}
+    unknown = {view: title for view, title in views.items() if title not in by_title}
+    assert not unknown, f"data views over indices this test has no mapping for: {unknown}"
+    return {view: by_title[title] for view, title in views.items()}
 
 
 def _view_of(obj):
@@ -82,12 +89,13 @@ def _uses(obj):
                 yield agg["params"]["field"], "date" if agg["type"] == "date_histogram" else "aggregatable"
 
 
-def test_every_referenced_field_exists_with_a_compatible_type(objects, field_types_by_view):
-    problems, checked = [], 0
+def _field_problems(objects, field_types_by_view):
+    """(problems, (view, field) pairs checked) over every saved object."""
+    problems, checked = [], set()
     for obj in objects:
         view = obj["id"] if obj["type"] == "index-pattern" else _view_of(obj)
         for name, how in _uses(obj):
-            checked += 1
+            checked.add((view, name))
             kind = field_types_by_view[view].get(name)
             if kind is None:
                 problems.append(f"{obj['id']}: {name} is not in the template of {view}")
@@ -97,8 +105,33 @@ def test_every_referenced_field_exists_with_a_compatible_type(objects, field_typ
                 problems.append(f"{obj['id']}: {name} is {kind}, cannot be aggregated or sorted")
             elif how == "searchable" and kind == "unsearchable-text":
                 problems.append(f"{obj['id']}: {name} is not indexed")
+    return problems, checked
+
+
+def test_every_referenced_field_exists_with_a_compatible_type(objects, field_types_by_view):
+    problems, checked = _field_problems(objects, field_types_by_view)
     assert not problems
-    assert checked > 30  # the walk found the fields
+    assert len(checked) >= 20  # the walk found the fields (22 distinct ones when written)
+    assert {view for view, _ in checked} == set(field_types_by_view)  # and every data view was used
+
+
+def test_dead_letter_panels_use_the_dead_letters_mapping(objects, field_types_by_view):
+    _, checked = _field_problems(objects, field_types_by_view)
+    assert {("wirewatch-deadletters", f) for f in ("failed_at", "stage", "reason.keyword")} <= checked
+
+
+@pytest.mark.parametrize(("field", "expected"), [
+    ("reason", "reason is text, cannot be aggregated"),           # the analysed field, not its keyword
+    ("value", "value is unsearchable-text, cannot be aggregated"),  # stored, not indexed
+    ("reason.raw", "reason.raw is not in the template of wirewatch-deadletters"),
+])
+def test_a_dead_letters_field_the_mapping_does_not_allow_is_reported(objects, field_types_by_view, field, expected):
+    table = json.loads(json.dumps(next(o for o in objects if o["id"] == "wirewatch-dead-letters-top-reasons")))
+    vis = json.loads(table["attributes"]["visState"])
+    next(a for a in vis["aggs"] if a["type"] == "terms")["params"]["field"] = field
+    table["attributes"]["visState"] = json.dumps(vis)
+    problems, _ = _field_problems([table], field_types_by_view)
+    assert [p for p in problems if expected in p]
 
 
 def test_articles_data_view_links_back_and_uses_published_at(objects):
@@ -128,4 +161,26 @@ def test_data_views_follow_the_index_prefix():
     views = {o["id"]: o["attributes"]["title"] for o in load_saved_objects(indices_for_prefix("acme"))
              if o["type"] == "index-pattern"}
     assert views == {"wirewatch-articles": "acme-articles", "wirewatch-articles-by-indexing-time": "acme-articles",
-                     "wirewatch-alerts": "acme-alerts"}
+                     "wirewatch-alerts": "acme-alerts", "wirewatch-deadletters": "acme-deadletters"}
+
+
+def test_dead_letters_data_view_is_timed_by_failure(objects):
+    view = next(o for o in objects if o["id"] == "wirewatch-deadletters")
+    assert view["attributes"]["timeFieldName"] == "failed_at"
+
+
+def test_pipeline_dashboard_charts_indexing_alerts_and_dead_letters(objects):
+    by_id = {o["id"]: o for o in objects}
+    dashboard = next(o for o in objects if o["attributes"]["title"] == "Wirewatch: Pipeline")
+    panels = [by_id[r["id"]] for r in dashboard["references"]]
+    kinds = {json.loads(p["attributes"]["visState"])["type"] for p in panels}
+    assert "markdown" not in kinds  # every panel is drawn from an index, none is a note
+    assert {_view_of(p) for p in panels} == {"wirewatch-articles-by-indexing-time", "wirewatch-alerts",
+                                             "wirewatch-deadletters"}
+    dead = {json.loads(p["attributes"]["visState"])["title"]: p for p in panels
+            if _view_of(p) == "wirewatch-deadletters"}
+    aggs = {title: {(a["type"], a["params"].get("field")) for a in json.loads(p["attributes"]["visState"])["aggs"]}
+            for title, p in dead.items()}
+    assert ("date_histogram", "failed_at") in aggs["Dead letters over time by stage"]
+    assert ("terms", "stage") in aggs["Dead letters over time by stage"]
+    assert {("count", None), ("terms", "reason.keyword")} <= aggs["Dead letters: top reasons"]
