@@ -239,3 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         es.options(ignore_status=404).indices.delete(index=f"{settings.es.index_prefix}*", expand_wildcards="all")
         es.close()
         delete_topics(settings.kafka, topics.all())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -125,3 +125,7 @@ def _run(args) -> int:
     print(f"index_batch (agent path):   {agent_rate:.0f} articles/s")
     print(f"ratio={agent_rate / raw_rate:.3f}")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,40 +8,49 @@ Central) has no percolator module. So we turn the problem around and let the
 same query engine, analysers and mapping do the matching:
 
 1. the batch of articles is bulk-indexed into a small scratch index
-   (``<indices.scratch>-<mapping hash>``, same mapping as the articles) under ids unique to this
-   batch, and refreshed;
-2. per chunk of ``chunk_size`` subscriptions, ONE search whose ``bool.should``
-   holds one named clause per subscription,
-   ``{"bool": {"must": query_string(sub.query), "filter": [sub filters]}, "_name": sub.id}``,
-   restricted to the batch by an ``ids`` filter; ``hits[].matched_queries``
-   says which subscriptions matched which article. Chunks run two at a time;
-3. the batch is deleted from the scratch index (in ``finally``);
-4. each matched (subscription, article) gets highlights computed in Python
+   (``<indices.scratch>-<mapping hash>``, same mapping as the articles, term
+   vectors stored, one shard, no replica, no periodic refresh) under ids
+   unique to this batch, and refreshed. Only the fields a query or filter can
+   read are sent (``scratch_document``);
+2. per-article pre-selection (``Preselector``, the percolator's
+   query-extraction trick): every subscription has "anchor" terms, one of
+   which any matching document must hold (from its syntax tree and each
+   field's analyser via ``_analyze``, cached); an inverted index of the
+   anchors of all active subscriptions (``AnchorIndex``, built once per set of
+   subscriptions) meets each article's terms (``mtermvectors``) and gives the
+   candidate (subscription, article) pairs. Only a necessary condition, so
+   exact; a query without anchors stays a candidate everywhere;
+3. the simplest unfiltered queries (single-term words with AND/NOT/OR) are
+   decided from those term vectors (``term_predicate``): what a term query
+   per field would say, without asking Elasticsearch;
+4. the other candidates go to Elasticsearch: each subscription once per
+   batch, as one filter of a ``filters`` aggregation
+   (``{"bool": {"must": query_string(sub.query), "filter": [sub filters, ids of
+   its candidate articles]}}``) whose buckets list the matching articles
+   (``filters_search_body``); chunks of ``chunk_size`` subscriptions, in a few
+   msearch requests. (Named queries said the same, but Elasticsearch finds
+   ``matched_queries`` in its fetch phase by rebuilding every named clause
+   for every hit: hits x subscriptions. bench/alerts.py measured it.)
+5. the batch is deleted from the scratch index while the alerts are built;
+6. each matched (subscription, article) gets highlights computed in Python
    from the subscription's own positive words, phrases and prefixes
    (``highlight_terms``), accent- and case-folded, tolerant of plural and
-   -ed/-ing endings. An Elasticsearch highlight of step 2 would mix every
+   -ed/-ing endings. An Elasticsearch highlight would mix every
    subscription's terms, and one highlight search per matched subscription
-   cost 1.2 ms per alert (bench/alerts.py): highlights explain, they do not
-   decide, so an approximation is the right trade.
+   cost 1.2 ms per alert: highlights explain, they do not decide, so an
+   approximation is the right trade.
 
 Only the default fields some document of the batch has are searched
 (``searched_fields``): the per-language copies of absent languages cannot
 match, and every field multiplies the query's cost.
 
-Before step 2, subscriptions that cannot match are dropped (``Preselector``,
-the percolator's trick): a query has "anchor" terms, one of which any
-matching document must hold in some searched field (from its syntax tree and
-each field's analyser via ``_analyze``, cached); the batch's terms come from
-``mtermvectors`` on the scratch copy. Only a necessary condition, so exact:
-a query without anchors (lone prefix, keyword field, OR with such a branch)
-stays a candidate. Tests compare matches with and without it.
-
 Subscriptions whose filters (language, source, topic, country) no article of
-the batch can satisfy are dropped in Python before step 2: the facts come from
-the same fields the filters read, so this is exact, and it is what makes
-filtered subscriptions nearly free. A chunk that Elasticsearch refuses (a query
-the server cannot parse, too many clauses) is split in halves until the bad
-subscription is alone; it is logged and skipped, never stopping the others.
+the batch can satisfy are dropped in Python first: the facts come from the
+same fields the filters read, so this is exact. A search that Elasticsearch
+refuses (a query the server cannot parse) is retried as named-query searches
+split in halves until the bad subscription is alone; it is logged and
+skipped, never stopping the others. The equivalence with a plain search is
+tested in tests/integration/alerts/test_percolation_equivalence.py.
 
 Alert id = ``alert_id(subscription id, story id)``: one alert per story per
 subscription. ``unseen_alerts`` is the pure dedup step the Faust agent applies

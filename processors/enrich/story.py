@@ -28,18 +28,17 @@ Story ids, across workers
     similarity, so copies that two workers see at the same moment usually get
     the same id even before any state is shared. What makes it exact is one
     owner of the index: the enrich workers compute `signature()` (the costly,
-    parallel part) and the lead's story agent, consuming a topic keyed by a
-    constant (one partition, so one consumer at a time, ordered), calls
+    parallel part) and the story agent (processors/agents/story.py),
+    consuming `articles.signed`, where every message has the same key (so one
+    partition, one consumer at a time, in order), calls
     `StoryIndex.assign_signature` (~tens of microseconds, far above the
-    stream's rate). Its state can be rebuilt after a restart from a
-    changelogged table of band key -> story id, which `StoryIndex` accepts as
-    its `bands` mapping. Sharding the index by band key instead would need
-    one message per band per article, which costs more than it saves here.
+    stream's rate). Sharding the index by band key instead would need one
+    message per band per article, which costs more than it saves here.
 
 Persistence (as built in processors/agents/story.py)
     The story agent gives the index a `journal` (`StoryJournal`): every
     story change and article id is written to changelogged Faust tables, one
-    record per story (`story_record`) and one entry per article id, and
+    record per story (`_Story.record()`) and one entry per article id, and
     every eviction deletes them, so the tables stay as bounded as the index.
     After a restart or a rebalance the new owner recovers the tables and
     calls `StoryIndex.restore`, which rebuilds the band keys from the stored

@@ -19,11 +19,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from wirewatch.names import Indices
+from wirewatch.settings import ESSettings
 
 KIBANA_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kibana"
-DEFAULT_ARTICLES = "wirewatch-articles"
-DEFAULT_ALERTS = "wirewatch-alerts"
-DEFAULT_DEAD_LETTERS = "wirewatch-deadletters"
+# The saved objects are written for the default prefix; names.py says what that gives.
+_DEFAULTS = Indices.from_settings(ESSettings.model_construct(index_prefix=ESSettings.model_fields["index_prefix"].default))
+DEFAULT_ARTICLES = _DEFAULTS.articles
+DEFAULT_ALERTS = _DEFAULTS.alerts
+DEFAULT_DEAD_LETTERS = _DEFAULTS.dead_letters
 MAX_RESPONSE_BYTES = 1024 * 1024
 UPLOAD_NAME = "wirewatch.ndjson"
 

@@ -171,6 +171,8 @@ def test_preselection_never_drops_a_match(run_async, es, indices, settings, make
         without = await Matcher.from_settings(aes, settings, StaticSubscriptions(subs), preselect=False).match(articles)
         return with_anchors, without
 
+    # (pre-selection also decides the simplest queries from term vectors: compared here too)
+
     with_anchors, without = run_async(both)
     got = {(a.subscription_id, a.article_id) for a in with_anchors}
     assert len(without) >= 15, "the tricky queries should match something"
@@ -189,7 +191,8 @@ def test_preselection_skips_subscriptions_whose_words_are_absent(run_async, indi
     alerts, stats = run_async(go)
     assert sorted(a.subscription_id for a in alerts) == ["present", "present-prefix"]
     # an absent prefix is ruled out; a keyword field gives no anchor: Elasticsearch decides
-    assert stats.candidates == 5 and stats.preselected == 3 and stats.pairs == 3
+    assert stats.candidates == 5 and stats.preselected == 3 and stats.pairs + stats.decided_pairs == 3
+    assert stats.decided_pairs == 1  # "maduro": one term per field, decided from the term vectors
 
 
 def test_analyze_answers_split_back_per_text(run_async, indices, settings):

@@ -203,12 +203,16 @@ def generated_subscriptions(articles: list[Article], count: int, seed: int) -> l
 def matcher_pairs(run_async, settings, subs, articles, batch) -> set[tuple[str, str]]:
     async def go(aes):
         matcher = Matcher.from_settings(aes, settings, StaticSubscriptions(subs))
-        pairs, skipped = set(), []
+        pairs, skipped, searched, decided = set(), [], 0, 0
         for start in range(0, len(articles), batch):
             alerts = await matcher.match(articles[start:start + batch])
             pairs.update((a.subscription_id, a.article_id) for a in alerts)
             skipped += matcher.last_stats.skipped_subscriptions
+            searched += matcher.last_stats.pairs
+            decided += matcher.last_stats.decided_pairs
         assert skipped == [], f"the matcher skipped subscriptions: {skipped}"
+        # both ways of deciding a pair are exercised: Elasticsearch and term vectors
+        assert searched > 0 and decided > 0, (searched, decided)
         return pairs
 
     return run_async(go)

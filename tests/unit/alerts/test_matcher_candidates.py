@@ -159,3 +159,44 @@ def test_scratch_document_keeps_only_what_queries_and_filters_read():
 )
 def test_token_spans_find_whole_tokens_only(text, form, expected):
     assert token_spans(text, form) == expected
+
+
+def predicate_of(query, fields=("title", "text")):
+    from processors.matcher import term_predicate
+
+    return term_predicate(parse(query).root, fields, lookup)
+
+
+@pytest.mark.parametrize(
+    "query,doc,expected",
+    [
+        ("maduro", {"text": {"maduro": {}}}, True),
+        ("maduro", {"text": {"maduros": {}}}, False),
+        ("maduro AND army", {"title": {"army": {}}, "text": {"maduro": {}}}, True),
+        ("maduro AND army", {"text": {"maduro": {}}}, False),
+        ("maduro OR army", {"title": {"army": {}}}, True),
+        ("maduro AND NOT army", {"text": {"maduro": {}, "army": {}}}, False),
+        ("maduro AND NOT army", {"text": {"maduro": {}}}, True),
+        ("(maduro OR army) AND caracas", {"text": {"army": {}, "caracas": {}}}, True),
+        ("(maduro OR army) AND caracas", {"text": {"army": {}}}, False),
+        ("title:maduro", {"text": {"maduro": {}}}, False),
+        ("+maduro -army", {"text": {"maduro": {}}}, None),  # juxtaposed: not decided
+        ("NOT army AND maduro", {"text": {"maduro": {}}}, True),
+    ],
+)
+def test_term_predicate_decides_the_simplest_queries(query, doc, expected):
+    predicate = predicate_of(query)
+    if expected is None:
+        assert predicate is None
+    else:
+        assert predicate(doc) is expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['"armed forces"', "venez*", "topic:politics", "al-qaeda", "a OR b OR c", "a OR b AND c", "a OR NOT b",
+     "maduro soldiers", "over", "over AND maduro"],
+)
+def test_term_predicate_leaves_the_rest_to_elasticsearch(query):
+    # phrases, prefixes, keyword fields, several or no terms per field, Lucene's OR/AND mixes
+    assert predicate_of(query, ("text", "text_en")) is None

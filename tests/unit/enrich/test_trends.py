@@ -204,3 +204,20 @@ def test_pending_counts_sum_per_window_and_flush_on_time():
     pending.add("5m", T0 + 600, "keyword:late")
     pending.add("5m", T0 + 300, "keyword:stale")  # a late single mention of a closed window is dropped
     assert pending.take() == {} and pending.rows("5m", 300) == [(("keyword:late", (T0 + 600, T0 + 899.9)), 1)]
+
+
+@pytest.mark.parametrize("query, problem", [({"window": "2d"}, "window"), ({"kind": "people"}, "kind"),
+                                            ({"limit": "0"}, "limit"), ({"limit": "-3"}, "limit"),
+                                            ({"limit": "9999"}, "limit"), ({"limit": "ten"}, "limit")])
+def test_endpoint_refuses_bad_queries(query, problem):
+    from processors.agents.trends import query_params
+
+    with pytest.raises(ValueError, match=problem):
+        query_params(query)
+
+
+def test_endpoint_query_defaults():
+    from processors.agents.trends import query_params
+
+    assert query_params({}) == ("5m", None, 20)
+    assert query_params({"window": "1h", "kind": "entity", "limit": "7"}) == ("1h", "entity", 7)
