@@ -617,9 +617,13 @@ class TokenIndex:
 
     @classmethod
     def of(cls, text: str) -> "TokenIndex":
+        lowered = text.lower()
         if text.isascii():  # the common case: one lower() keeps every offset
-            lowered = text.lower()
             return cls(lowered, frozenset(_TOKEN.findall(lowered)), {})
+        tokens = set(_TOKEN.findall(lowered))
+        if len(lowered) == len(text) and all(t.isascii() or fold(t) == t for t in tokens):
+            # non-ASCII only outside words (£, quotes, dashes) or in forms folding keeps
+            return cls(lowered, frozenset(tokens), {})
         spans: dict[str, list[tuple[int, int]]] = {}
         for m in _TOKEN.finditer(text):
             spans.setdefault(fold(m.group()), []).append((m.start(), m.end()))

@@ -370,27 +370,23 @@ KAFKA_MARKER = "kafka.Kafka"
 ES_MARKER = "org.elasticsearch"
 
 
+def _service_state(pid: int | None, port: int, answers) -> str:
+    if pid:
+        return "running" if answers() else "starting"
+    return "foreign" if port_open("127.0.0.1", port) else "stopped"
+
+
 def kafka_status(stack: StackSettings, layout: Layout) -> ServiceStatus:
     address = f"127.0.0.1:{stack.kafka_port}"
     pid = _our_pid(layout, "kafka", KAFKA_MARKER)
-    if pid:
-        state = "running" if kafka_answers(address, 3) else "starting"
-    elif port_open("127.0.0.1", stack.kafka_port):
-        state = "foreign"
-    else:
-        state = "stopped"
+    state = _service_state(pid, stack.kafka_port, lambda: kafka_answers(address, 3))
     return ServiceStatus("kafka", state, address, layout.kafka_version, pid)
 
 
 def es_status(stack: StackSettings, layout: Layout) -> ServiceStatus:
     url = f"http://127.0.0.1:{stack.es_port}"
     pid = _our_pid(layout, "elasticsearch", ES_MARKER)
-    if pid:
-        state = "running" if es_answers(url, 3) else "starting"
-    elif port_open("127.0.0.1", stack.es_port):
-        state = "foreign"
-    else:
-        state = "stopped"
+    state = _service_state(pid, stack.es_port, lambda: es_answers(url, 3))
     version = (es_version(url) if state == "running" else None) or layout.es_version
     return ServiceStatus("elasticsearch", state, url, version, pid)
 
