@@ -8,7 +8,6 @@ run's are removed first), so running it twice shows the same thing twice.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import sys
@@ -17,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from wirewatch.harness import FeedServer, WebhookReceiver, WorkerProcess
+from wirewatch.harness import FeedServer, WebhookReceiver, WorkerProcess, produce_once
 from wirewatch.names import Indices, Topics
 from wirewatch.settings import Settings, load_settings
 
@@ -121,17 +120,6 @@ def demo_feeds(server: FeedServer):
     return [Feed(url=server.url(name), name=name.removesuffix(".xml")) for name in sorted(server.files)]
 
 
-async def produce(settings: Settings, feeds) -> "object":
-    from producers.kafka_sink import KafkaSink
-    from producers.scheduler import poll_once
-
-    sink = KafkaSink(settings)
-    try:
-        return await poll_once(settings, feeds, sink, force=True)
-    finally:
-        sink.close(timeout=30)
-
-
 def sample_search(settings: Settings, query: str = "maduro"):
     from processors.es.client import make_client
     from processors.search import search
@@ -166,7 +154,7 @@ def run(args) -> int:
             print(f"worker ready after {worker.wait_ready():.1f}s", flush=True)
             started = time.monotonic()
             feeds = demo_feeds(feeds_server)
-            stats = asyncio.run(produce(settings, feeds))
+            stats = produce_once(settings, feeds)
             progress = Progress(feeds=stats.feeds_fetched, produced=stats.articles_produced)
             deadline = started + DEADLINE_S
             while time.monotonic() < deadline:

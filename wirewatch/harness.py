@@ -237,3 +237,28 @@ class WorkerProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def produce_once(settings: Settings, feeds) -> "object":
+    """One forced poll of `feeds` into Kafka (the producer's own code); returns its PollStats."""
+    import asyncio
+
+    from producers.kafka_sink import KafkaSink
+    from producers.scheduler import poll_once
+
+    sink = KafkaSink(settings)
+    try:
+        return asyncio.run(poll_once(settings, feeds, sink, force=True))
+    finally:
+        sink.close(timeout=30)
+
+
+def wait_for_hits(es, index: str, query: dict, deadline_s: float) -> list[dict]:
+    """The `_source` of the documents `query` finds, once there is at least one (or [] at the deadline)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        found = es.options(ignore_status=404).search(index=index, query=query)
+        hits = found.get("hits", {}).get("hits", [])
+        if hits or time.monotonic() >= deadline:
+            return [hit["_source"] for hit in hits]
+        time.sleep(0.5)

@@ -4,16 +4,14 @@ digest (and nothing is sent to it)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import secrets
-import time
 
 import pytest
 
 from processors.subscriptions import SubscriptionStore
 from wirewatch.demo import DEMO_FEEDS, DEMO_QUERY, create_subscription
-from wirewatch.harness import FeedServer, WebhookReceiver, WorkerProcess
+from wirewatch.harness import FeedServer, WebhookReceiver, WorkerProcess, produce_once, wait_for_hits
 from wirewatch.kafka_admin import delete_topics, ensure_topics
 from wirewatch.schema import ChannelSpec, Subscription
 
@@ -21,26 +19,8 @@ pytestmark = pytest.mark.integration
 DEADLINE_S = 120
 
 
-def _produce(settings, feeds):
-    from producers.kafka_sink import KafkaSink
-    from producers.scheduler import poll_once
-
-    sink = KafkaSink(settings)
-    try:
-        return asyncio.run(poll_once(settings, feeds, sink, force=True))
-    finally:
-        sink.close(timeout=30)
-
-
 def _queued(es, index, deadline_s):
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        found = es.options(ignore_status=404).search(index=index, query={"term": {"state": "digest_pending"}})
-        hits = found.get("hits", {}).get("hits", [])
-        if hits:
-            return [h["_source"] for h in hits]
-        time.sleep(0.5)
-    return []
+    return wait_for_hits(es, index, {"term": {"state": "digest_pending"}}, deadline_s)
 
 
 def test_hourly_alert_is_queued_while_realtime_is_delivered(kafka_up, settings, topics, indices, es, tmp_path):
@@ -58,7 +38,7 @@ def test_hourly_alert_is_queued_while_realtime_is_delivered(kafka_up, settings, 
                 channels=[ChannelSpec(type="webhook", url=hourly.url, secret=secret)]))
             with WorkerProcess(settings, tmp_path / "worker.log") as worker:
                 worker.wait_ready()
-                stats = _produce(settings, [Feed(url=feeds.url("latam-desk.xml"), name="latam")])
+                stats = produce_once(settings, [Feed(url=feeds.url("latam-desk.xml"), name="latam")])
                 assert stats.articles_produced == 1
                 hooks = realtime.wait_for(1, DEADLINE_S)
                 assert hooks, f"no realtime alert within {DEADLINE_S}s; worker log:\n{worker.log_tail()}"

@@ -3,41 +3,17 @@ sample article -> producer -> Kafka -> worker -> Elasticsearch -> alert -> webho
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import secrets
-import time
 
 import pytest
 
 from wirewatch.demo import DEMO_FEEDS, create_subscription
-from wirewatch.harness import FeedServer, WebhookReceiver, WorkerProcess
+from wirewatch.harness import FeedServer, WebhookReceiver, WorkerProcess, produce_once, wait_for_hits
 from wirewatch.kafka_admin import delete_topics, ensure_topics
 
 pytestmark = pytest.mark.integration
 DEADLINE_S = 120
-
-
-def _produce(settings, feeds):
-    from producers.kafka_sink import KafkaSink
-    from producers.scheduler import poll_once
-
-    sink = KafkaSink(settings)
-    try:
-        return asyncio.run(poll_once(settings, feeds, sink, force=True))
-    finally:
-        sink.close(timeout=30)
-
-
-def _wait_for_document(es, index, article_id, deadline_s):
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        found = es.options(ignore_status=404).search(index=index, query={"ids": {"values": [article_id]}})
-        hits = found.get("hits", {}).get("hits", [])
-        if hits:
-            return hits[0]["_source"]
-        time.sleep(0.5)
-    return None
 
 
 def test_sample_article_reaches_webhook_and_index(settings, topics, indices, es, tmp_path):
@@ -51,7 +27,7 @@ def test_sample_article_reaches_webhook_and_index(settings, topics, indices, es,
             create_subscription(settings, receiver.url, secret)
             with WorkerProcess(settings, tmp_path / "worker.log") as worker:
                 worker.wait_ready()
-                stats = _produce(settings, [Feed(url=feeds.url("latam-desk.xml"), name="latam")])
+                stats = produce_once(settings, [Feed(url=feeds.url("latam-desk.xml"), name="latam")])
                 assert stats.articles_produced == 1
                 hooks = receiver.wait_for(1, DEADLINE_S)
                 assert hooks, f"no alert within {DEADLINE_S}s; worker log:\n{worker.log_tail()}"
@@ -62,8 +38,9 @@ def test_sample_article_reaches_webhook_and_index(settings, topics, indices, es,
                 assert hooks[0].headers["webhook-id"] == alert["id"]
                 assert "Maduro" in alert["title"]
                 assert alert["subscription_id"] == "demo-venezuela-military"
-                source = _wait_for_document(es, indices.articles, alert["article_id"], 30)
-        assert source is not None, "the alerted article is not searchable"
+                found = wait_for_hits(es, indices.articles, {"ids": {"values": [alert["article_id"]]}}, 30)
+        assert found, "the alerted article is not searchable"
+        source = found[0]
         assert "politics" in source["topics"]
         hits = es.search(index=indices.articles, query={"query_string": {"query": "maduro AND soldiers"}})
         assert hits["hits"]["total"]["value"] == 1
