@@ -5,10 +5,14 @@ Builds N subscriptions (default 10,000) from the vocabulary of the articles
 words, AND/OR/NOT combinations, phrases, proximity, trailing wildcards,
 fielded terms, and language/topic filters on a share of them. Then it runs the
 Matcher over the articles in batches against the local Elasticsearch and
-prints articles/s, batch latency percentiles, searches and alerts.
+prints articles/s, p50/p95/p99 of the per-batch latency, alerts per article,
+candidates and pairs (searched / decided from term vectors), time per phase
+with its share, and the CPU seconds of this process and of Elasticsearch (on
+a shared machine wall time measures the neighbours too).
 
     wirewatch bench alerts [--subscriptions 10000] [--articles 1000] [--batch 500] [--chunk 500]
-                           [--hit-share 0.2] [--no-preselect]
+                           [--hit-share 0.2] [--no-preselect] [--no-python-decisions]
+                           [--no-clause-ids] [--clauses-per-request 4000]
 """
 
 from __future__ import annotations

@@ -115,7 +115,29 @@ def process_cpu_seconds(pid: int) -> float:
     return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def run_agent(count: int, deadline_s: float) -> int:
+def enrich_only_worker(settings, log_path, linger_ms: int = 0):
+    """A WorkerProcess that runs bench/enrich_worker.py (enrich, story and trends agents only)."""
+    import os
+    import subprocess
+
+    from wirewatch.harness import WorkerProcess
+
+    class EnrichOnlyWorker(WorkerProcess):
+        def start(self):
+            env = {**os.environ, **self.settings.to_env(), "WIREWATCH_BENCH_PRODUCER_LINGER_MS": str(linger_ms),
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                              os.environ.get("PYTHONPATH")]))}
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen([sys.executable, "-m", "bench.enrich_worker"], stdout=log,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                         start_new_session=True)
+            return self
+
+    return EnrichOnlyWorker(settings, log_path)
+
+
+def run_agent(count: int, deadline_s: float, enrich_only: bool = False, linger_ms: int = 0) -> int:
     import uuid
 
     from bench.e2e import count_topic, make_articles, paragraph_pool
@@ -137,9 +159,11 @@ def run_agent(count: int, deadline_s: float) -> int:
     articles = make_articles(count, random.Random(42), paragraph_pool())
     log_path = settings.stack.state_dir / "bench" / f"{tag}-worker.log"
     bootstrap = settings.kafka.bootstrap_servers
-    print(f"bench enrich --agent: {count} articles (~3 KB), partitions={settings.kafka.partitions}, worker log {log_path}")
+    agents = f"enrich, story, trends (producer linger {linger_ms} ms)" if enrich_only else "all"
+    print(f"bench enrich --agent: {count} articles (~3 KB), partitions={settings.kafka.partitions}, "
+          f"agents: {agents}; worker log {log_path}")
     try:
-        with WorkerProcess(settings, log_path) as worker:
+        with (enrich_only_worker(settings, log_path, linger_ms) if enrich_only else WorkerProcess(settings, log_path)) as worker:
             worker.wait_ready(timeout_s=300)
             cpu0 = process_cpu_seconds(worker.proc.pid)
             sink = KafkaSink(settings)
@@ -160,7 +184,7 @@ def run_agent(count: int, deadline_s: float) -> int:
                 return 1
         elapsed = t_done - t0
         print(f"produce_articles_per_s={count / (t_produced - t0):.0f}")
-        print(f"worker_cpu_seconds={cpu:.1f} (enrich, story, trends, index and match agents together)")
+        print(f"worker_cpu_seconds={cpu:.1f} (agents: {agents})")
         print(f"articles_per_worker_cpu_s={count / cpu:.0f}")
         print(f"enriched_articles_per_s={count / elapsed:.0f} ({elapsed:.1f} s from first produce to the last on articles.enriched)")
         return 0
@@ -182,12 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agent", type=int, default=0, metavar="N",
                         help="instead: time one worker with the real broker on N articles (0: off)")
     parser.add_argument("--deadline", type=float, default=900.0, help="--agent gives up after this many seconds")
+    parser.add_argument("--enrich-only", action="store_true",
+                        help="with --agent: run only the enrich, story and trends agents in the worker")
+    parser.add_argument("--linger-ms", type=int, default=0,
+                        help="with --enrich-only: Faust producer_linger to try, in ms (0: Faust's default)")
     args = parser.parse_args(argv)
     if args.agent < 0 or args.deadline <= 0:
         print("error: --agent must be >= 0 and --deadline positive", file=sys.stderr)
         return 2
     if args.agent:
-        return run_agent(args.agent, args.deadline)
+        return run_agent(args.agent, args.deadline, args.enrich_only, args.linger_ms)
     if args.articles < 1 or args.size < 1 or args.rounds < 1:
         print("error: --articles, --size and --rounds must be positive", file=sys.stderr)
         return 2

@@ -1153,6 +1153,37 @@ class Preselector:
 # --- the matcher --------------------------------------------------------------------
 
 @dataclass
+class SubscriptionSet:
+    """What the matcher derives from one list of subscriptions: the active
+    ones (for the anchors index), and the valid active ones with their
+    filters' values normalised, so that a batch only checks intersections."""
+    source: list[Subscription]
+    active: list[Subscription]
+    entries: list[tuple[Subscription, dict[str, frozenset[str]] | None]]   # valid ones, in order
+
+    @classmethod
+    def of(cls, source: list[Subscription]) -> "SubscriptionSet":
+        active = [s for s in source if s.active]
+        entries = [(sub, wanted_values(sub)) for sub in valid_subscriptions(active)]
+        return cls(source, active, entries)
+
+    def candidates(self, facts: BatchFacts) -> list[Subscription]:
+        """The valid active subscriptions whose filters the batch can satisfy (``may_match``)."""
+        return [sub for sub, wanted in self.entries
+                if wanted is None or all(facts.values[name] & values for name, values in wanted.items())]
+
+
+def wanted_values(sub: Subscription) -> dict[str, frozenset[str]] | None:
+    """Filter name -> the normalised values ``may_match`` compares, or None without filters."""
+    wanted = {}
+    for name, fields in FILTER_FIELDS.items():
+        values = getattr(sub.filters, name)
+        if values:
+            wanted[name] = frozenset(_normalise(f, v) for f in fields for v in values)
+    return wanted or None
+
+
+@dataclass
 class BatchStats:
     articles: int = 0
     candidates: int = 0        # after the filter pre-selection
@@ -1192,6 +1223,7 @@ class Matcher:
         self.max_clauses_per_request = max(1, max_clauses_per_request)
         self.clause_ids = clause_ids
         self.decide_in_python = decide_in_python
+        self._subscription_cache: SubscriptionSet | None = None
         self._searches = asyncio.Semaphore(CONCURRENT_SEARCHES)
         self._use_preselection = preselect
         self.preselector: Preselector | None = None   # made with the scratch index
@@ -1251,9 +1283,9 @@ class Matcher:
             return []
         documents = [article_document(a) for a in articles]
         facts = batch_facts(documents)
-        active = [s for s in await self.subscriptions.active() if s.active]
-        candidates = [s for s in active if may_match(s, facts)]
-        candidates = valid_subscriptions(candidates)
+        subscriptions = self._subscription_set(await self.subscriptions.active())
+        active = subscriptions.active
+        candidates = subscriptions.candidates(facts)
         stats.candidates = len(candidates)
         if not candidates:
             return []
@@ -1285,6 +1317,13 @@ class Matcher:
         log.info("matcher.batch", articles=stats.articles, candidates=stats.candidates, preselected=stats.preselected,
                  pairs=stats.pairs, decided=stats.decided_pairs, searches=stats.searches, alerts=len(alerts), skipped=len(stats.skipped_subscriptions))
         return alerts
+
+    def _subscription_set(self, source: list[Subscription]) -> "SubscriptionSet":
+        """Derived once per list the source hands out (it hands out the same
+        list until it reloads; the set keeps it alive, so its id is not reused)."""
+        if self._subscription_cache is None or self._subscription_cache.source is not source:
+            self._subscription_cache = SubscriptionSet.of(source)
+        return self._subscription_cache
 
     def _alerts(self, subs: list[Subscription], matched: dict[str, set[str]], by_doc: dict[str, Article]) -> list[Alert]:
         subs_by_id = {s.id: s for s in subs}

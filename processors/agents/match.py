@@ -22,6 +22,7 @@ from wirewatch.schema import Alert, utcnow
 
 log = structlog.get_logger(__name__)
 MAX_BACKOFF_S = 30.0
+MATCH_WINDOW_S = 0.2
 
 
 def claim_document(alert: Alert) -> dict:
@@ -77,7 +78,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         subs = CachedSubscriptions(es, ctx.indices, settings.alerts.subscriptions_refresh_s)
         matcher = Matcher.from_settings(es, settings, subs)
         try:
-            async for values in stream.take(settings.es.bulk_size, within=min(settings.es.bulk_wait_s, 0.5)):
+            # A short window: latency to the alert matters more here than batch size.
+            async for values in stream.take(settings.es.bulk_size, within=min(settings.es.bulk_wait_s, MATCH_WINDOW_S)):
                 articles, bad = parse_batch(values)
                 for value, reason in bad:
                     await send_dead_letter(ctx.topics.dead_letters, "match", reason, None, value)
