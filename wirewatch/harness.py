@@ -257,7 +257,8 @@ def wait_for_hits(es, index: str, query: dict, deadline_s: float) -> list[dict]:
     """The `_source` of the documents `query` finds, once there is at least one (or [] at the deadline)."""
     deadline = time.monotonic() + deadline_s
     while True:
-        found = es.options(ignore_status=404).search(index=index, query=query)
+        # 404: not created yet; 503: created, shards not started yet.
+        found = es.options(ignore_status=(404, 503)).search(index=index, query=query)
         hits = found.get("hits", {}).get("hits", [])
         if hits or time.monotonic() >= deadline:
             return [hit["_source"] for hit in hits]

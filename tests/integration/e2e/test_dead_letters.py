@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from wirewatch.harness import WorkerProcess
+from wirewatch.harness import WorkerProcess, wait_for_hits
 from wirewatch.kafka_admin import delete_topics, ensure_topics
 from wirewatch.schema import Article, Source, article_id
 
@@ -53,14 +53,9 @@ def test_poison_message_is_dead_lettered_and_stream_goes_on(settings, topics, in
             assert "not a valid Article" in record["reason"]
             assert record["key"] == {"text": "poison"}
 
-            deadline = time.monotonic() + DEADLINE_S
-            while time.monotonic() < deadline:
-                found = es.options(ignore_status=404).search(index=indices.articles, query={"ids": {"values": [good.id]}})
-                dead = es.options(ignore_status=404).count(index=indices.dead_letters).get("count", 0)
-                if found.get("hits", {}).get("hits") and dead == 1:
-                    break
-                time.sleep(0.5)
-            assert found["hits"]["hits"], f"the article after the poison was not indexed:\n{worker.log_tail()}"
-            assert dead == 1
+            found = wait_for_hits(es, indices.articles, {"ids": {"values": [good.id]}}, DEADLINE_S)
+            assert found, f"the article after the poison was not indexed:\n{worker.log_tail()}"
+            dead = wait_for_hits(es, indices.dead_letters, {"match_all": {}}, DEADLINE_S)
+            assert [d["stage"] for d in dead] == ["enrich"]
     finally:
         delete_topics(settings.kafka, topics.all())
