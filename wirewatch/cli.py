@@ -66,13 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_config_cmd)
 
     for module in AREA_CLIS:
-        try:
-            area = importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # TEMP during bring-up
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        area.register(sub)
+        importlib.import_module(module).register(sub)
     return parser
 
 

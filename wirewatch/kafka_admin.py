@@ -15,6 +15,7 @@ def admin_client(kafka: KafkaSettings) -> KafkaAdminClient:
         bootstrap_servers=kafka.bootstrap_servers.split(","),
         client_id="wirewatch-admin",
         request_timeout_ms=timeout_ms,
+        bootstrap_timeout_ms=timeout_ms,
     )
 
 
