@@ -12,6 +12,7 @@ run as root, so when we are root the node runs as ``nobody`` (via setpriv).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -101,6 +102,10 @@ class Layout:
         if service == "elasticsearch":
             return self.es_dir / "es.pid"  # written by Elasticsearch itself once it runs
         return self.state / f"{service}.pid"
+
+    def group_file(self, service: str) -> Path:
+        """Process group of what we launched: it covers a node still starting (no pid file yet)."""
+        return self.state / f"{service}.pgid"
 
     def log_file(self, service: str) -> Path:
         return self.state / f"{service}.log"
@@ -459,6 +464,7 @@ def start_kafka(stack: StackSettings, layout: Layout, java: Path) -> subprocess.
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )
     layout.pid_file("kafka").write_text(str(proc.pid))
+    layout.group_file("kafka").write_text(str(proc.pid))  # a new session: its pid is the group
     return proc
 
 
@@ -533,6 +539,8 @@ def start_es(stack: StackSettings, layout: Layout, java: Path) -> subprocess.Pop
     log = open(layout.log_file("elasticsearch"), "ab")
     launcher = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)
+    # The node is a child of the launcher and stays in its process group.
+    layout.group_file("elasticsearch").write_text(str(launcher.pid))
     return launcher
 
 
@@ -572,6 +580,18 @@ def up(stack: StackSettings, *, quiet: bool = False) -> list[ServiceStatus]:
     if kafka.state == "stopped" and es.state == "stopped":
         _check_ports(stack)
     deadline = time.monotonic() + stack.start_timeout_s
+    try:
+        _start_and_wait(stack, layout, java, kafka, es, deadline, quiet)
+    except BaseException:
+        # Leave nothing half-started behind: stop what this call launched.
+        for status in (kafka, es):
+            if status.state == "stopped":
+                _stop_service(stack, layout, status.name)
+        raise
+    return [kafka_status(stack, layout), es_status(stack, layout)]
+
+
+def _start_and_wait(stack, layout, java, kafka: ServiceStatus, es: ServiceStatus, deadline: float, quiet: bool) -> None:
     es_launcher = None
     if es.state == "stopped":
         es_launcher = start_es(stack, layout, java)
@@ -587,7 +607,6 @@ def up(stack: StackSettings, *, quiet: bool = False) -> list[ServiceStatus]:
     if es_launcher is not None:
         _wait("Elasticsearch", lambda: es_answers(es.address, 3), deadline,
               lambda: _es_start_problem(layout, es_launcher))
-    return [kafka_status(stack, layout), es_status(stack, layout)]
 
 
 def _es_start_problem(layout: Layout, launcher: subprocess.Popen) -> str | None:
@@ -619,20 +638,74 @@ def _stop_pid(pid: int, timeout_s: float) -> bool:
     return True
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _stop_group(pgid: int, timeout_s: float) -> bool:
+    """What is left of a launched process group (a node still starting, a launcher):
+    SIGTERM, then SIGKILL after the grace period. True if anything was there."""
+    if not _group_alive(pgid):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _group_alive(pgid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+    return True
+
+
+SERVICE_MARKERS = {"kafka": KAFKA_MARKER, "elasticsearch": ES_MARKER}
+
+
+def _stop_service(stack: StackSettings, layout: Layout, service: str) -> str:
+    pid = _our_pid(layout, service, SERVICE_MARKERS[service])
+    killed = _stop_pid(pid, stack.stop_timeout_s) if pid else False
+    pgid = read_pid(layout.group_file(service))
+    stragglers = _stop_group(pgid, stack.stop_timeout_s) if pgid and _our_group(pgid, layout) else False
+    layout.pid_file(service).unlink(missing_ok=True)
+    layout.group_file(service).unlink(missing_ok=True)
+    if pid:
+        return f"{service}: stopped (pid {pid}{', killed after the grace period' if killed else ''})"
+    return f"{service}: {'stopped while starting' if stragglers else 'not running'}"
+
+
+def _our_group(pgid: int, layout: Layout) -> bool:
+    """Only a group whose leader (or a member) still runs our code: pids are reused."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                view = _proc_view(int(entry)) if os.getpgid(int(entry)) == pgid else ""
+                if str(layout.state) in view or str(layout.es_dir) in view:
+                    return True
+            except (ProcessLookupError, PermissionError):
+                continue
+    return False
+
+
+def _proc_view(pid: int) -> str:
+    """Command line and environment: the node's own names ES_PATH_CONF under our state."""
+    text = pid_cmdline(pid)
+    try:
+        text += Path(f"/proc/{pid}/environ").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        pass
+    return text
+
+
 def down(stack: StackSettings) -> list[str]:
-    """Stop the services this project started (by pid file); returns what was done."""
+    """Stop the services this project started (pid and process-group files); returns what was done."""
     layout = layout_for(stack)
-    done = []
-    for service, marker in (("kafka", KAFKA_MARKER), ("elasticsearch", ES_MARKER)):
-        pid = _our_pid(layout, service, marker)
-        if pid is None:
-            layout.pid_file(service).unlink(missing_ok=True)
-            done.append(f"{service}: not running")
-            continue
-        killed = _stop_pid(pid, stack.stop_timeout_s)
-        layout.pid_file(service).unlink(missing_ok=True)
-        done.append(f"{service}: stopped (pid {pid}{', killed after the grace period' if killed else ''})")
-    return done
+    return [_stop_service(stack, layout, service) for service in SERVICE_MARKERS]
 
 
 def status(stack: StackSettings) -> list[ServiceStatus]:

@@ -35,12 +35,12 @@ def second_stack(settings, tmp_path):
     stack.down(s)
 
 
-def _our_processes(state_dir) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and str(state_dir) in stack.pid_cmdline(int(entry)):
-            pids.append(int(entry))
-    return pids
+def _our_processes(settings: StackSettings) -> list[int]:
+    """Processes that run from this stack's state (the node names its config dir in its environment)."""
+    layout = stack.layout_for(settings)
+    marks = (str(layout.state), str(layout.es_dir))
+    return [int(e) for e in os.listdir("/proc")
+            if e.isdigit() and any(m in stack._proc_view(int(e)) for m in marks)]
 
 
 def test_up_twice_then_down_leaves_no_process(second_stack):
@@ -52,7 +52,7 @@ def test_up_twice_then_down_leaves_no_process(second_stack):
     assert stack.kafka_answers(f"127.0.0.1:{second_stack.kafka_port}")
     stopped = stack.down(second_stack)
     assert all("stopped" in line for line in stopped), stopped
-    assert _our_processes(second_stack.state_dir.resolve()) == []
+    assert _our_processes(second_stack) == []
     assert [s.state for s in stack.status(second_stack)] == ["stopped", "stopped"]
 
 
@@ -62,10 +62,12 @@ def test_port_taken_by_another_process_is_refused(second_stack):
         squatter.listen()
         with pytest.raises(stack.StackError, match=f"{second_stack.es_port}.*already taken"):
             stack.up(second_stack, quiet=True)
-    assert _our_processes(second_stack.state_dir.resolve()) == []
+    assert _our_processes(second_stack) == []
 
 
 def test_service_that_dies_during_start_shows_its_log(second_stack):
     broken = second_stack.model_copy(update={"kafka_heap": "1m"})  # the JVM refuses so small a heap
     with pytest.raises(stack.StackError, match="(?i)heap"):
         stack.up(broken, quiet=True)
+    # Elasticsearch had been launched first: a failed `up` leaves nothing running behind it.
+    assert _our_processes(second_stack) == []
