@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "worker":  # Faust handles its own signals
+        _exit_cleanly_on_sigterm()
     try:
         return int(args.func(args) or 0)
     except (ConfigError, StackError) as exc:
@@ -90,6 +92,17 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"wirewatch: {unreachable}", file=sys.stderr)
         return 3
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so that `with` blocks stop what they started
+    (the demo's and the benchmarks' worker processes, servers, producers)."""
+    import signal
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _unreachable_service(exc: Exception) -> str | None:

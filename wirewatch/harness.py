@@ -168,6 +168,18 @@ class WebhookReceiver(_Background):
             return list(self.received)
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the parent dies, however it dies (Linux), so that a
+    killed demo, test or benchmark leaves no worker behind."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 @dataclass
 class WorkerProcess:
     """`wirewatch worker` in a child process with the given settings."""
@@ -186,6 +198,7 @@ class WorkerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "wirewatch.cli", "worker"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         return self
 
