@@ -106,6 +106,27 @@ def es(settings):
 
 
 @pytest.fixture
+def run_async(settings, es):
+    """Run ``fn(async_es)`` to completion with a fresh AsyncElasticsearch client.
+    (Asks for ``es`` so that the indices it creates are cleaned up.)"""
+    import asyncio
+
+    from processors.es.client import make_async_client
+
+    def runner(fn):
+        async def main():
+            client = make_async_client(settings.es)
+            try:
+                return await fn(client)
+            finally:
+                await client.close()
+
+        return asyncio.run(main())
+
+    return runner
+
+
+@pytest.fixture
 def kafka_topics(settings, topics):
     """Creates this test's topics, and deletes them afterwards."""
     from wirewatch.kafka_admin import delete_topics, ensure_topics

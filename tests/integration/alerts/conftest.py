@@ -3,7 +3,6 @@ needed) and a runner for coroutines against an AsyncElasticsearch client."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -68,25 +67,6 @@ def sample_like_article() -> Article:
         topics=("politics", "military"),
         entities=("Nicolás Maduro",),
     )
-
-
-@pytest.fixture
-def run_async(settings, es):
-    """Run ``fn(async_es)`` to completion with a fresh AsyncElasticsearch client.
-    (Asks for ``es`` so that the indices the matcher creates are cleaned up.)"""
-    from processors.es.client import make_async_client
-
-    def runner(fn):
-        async def main():
-            client = make_async_client(settings.es)
-            try:
-                return await fn(client)
-            finally:
-                await client.close()
-
-        return asyncio.run(main())
-
-    return runner
 
 
 @pytest.fixture(scope="session")

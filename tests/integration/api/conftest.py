@@ -65,24 +65,6 @@ def api(settings, es):
 
 
 @pytest.fixture
-def run_async(settings, es):
-    """Run ``fn(async_es)`` with a fresh AsyncElasticsearch client."""
-    from processors.es.client import make_async_client
-
-    def runner(fn):
-        async def main():
-            client = make_async_client(settings.es)
-            try:
-                return await fn(client)
-            finally:
-                await client.close()
-
-        return asyncio.run(main())
-
-    return runner
-
-
-@pytest.fixture
 def kafka_up(settings):
     from wirewatch import stack
 
