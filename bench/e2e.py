@@ -8,6 +8,7 @@ to alert (the alert's Kafka timestamp minus the article's produce time).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import time
 import uuid
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paced-rate", type=float, default=20.0,
                         help="articles/s of the latency phase that follows the burst (0: skip it)")
     parser.add_argument("--paced-seconds", type=float, default=30.0, help="length of the latency phase")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the work")
     args = parser.parse_args(argv)
 
     from elasticsearch import Elasticsearch
@@ -193,13 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     store.put(Subscription(id=PROBE_SUBSCRIPTION, name="latency probe", owner="bench", query=PROBE_WORD),
               validate_on_server=False)
     articles = make_articles(args.articles, rng, pool)
-    print(f"bench e2e: {len(articles)} articles (~{TARGET_TEXT_BYTES // 1000} KB), {args.subscriptions} subscriptions")
+    print(f"bench e2e: {len(articles)} articles (~{TARGET_TEXT_BYTES // 1000} KB), {args.subscriptions} subscriptions, "
+          f"{args.workers} worker(s)")
 
     log_path = settings.stack.state_dir / "bench" / f"{tag}-worker.log"
     bootstrap = settings.kafka.bootstrap_servers
     try:
-        with WorkerProcess(settings, log_path) as worker:
-            worker.wait_ready(timeout_s=300)
+        with contextlib.ExitStack() as workers:
+            running = [workers.enter_context(WorkerProcess(settings, log_path.with_name(f"{log_path.stem}-{i}.log")))
+                       for i in range(args.workers)]
+            worker = running[0]
+            worker.wait_ready(timeout_s=300, members=args.workers)
             sink = KafkaSink(settings)
             t0 = time.monotonic()
             sink.send_articles(articles)
@@ -208,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             sink.close()
             done = {}
             deadline = t0 + args.deadline
-            while time.monotonic() < deadline and len(done) < 3 and worker.alive():
+            while time.monotonic() < deadline and len(done) < 3 and all(w.alive() for w in running):
                 now = time.monotonic()
                 if "enrich" not in done and count_topic(bootstrap, topics.enriched) >= len(articles):
                     done["enrich"] = now

@@ -216,8 +216,8 @@ class WorkerProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
 
-    def wait_ready(self, timeout_s: float = 120.0) -> float:
-        """Seconds until the worker's consumer group is Stable with a member (it consumes)."""
+    def wait_ready(self, timeout_s: float = 120.0, members: int = 1) -> float:
+        """Seconds until the worker's consumer group is Stable with `members` members (they consume)."""
         from kafka.errors import KafkaError
 
         from wirewatch.kafka_admin import admin_client
@@ -232,7 +232,7 @@ class WorkerProcess:
                     group = admin.describe_groups([self.settings.processor.app_id]).get(self.settings.processor.app_id, {})
                 except KafkaError:
                     group = {}  # a new broker has no group coordinator yet: not ready
-                if group.get("group_state") == "Stable" and group.get("members"):
+                if group.get("group_state") == "Stable" and len(group.get("members") or []) >= members:
                     return time.monotonic() - started
                 time.sleep(0.5)
         finally:
