@@ -41,7 +41,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from typing import Any, Awaitable, Callable, Iterable
 
 import structlog
@@ -255,18 +254,10 @@ def email_html(digest: Digest) -> str:
 
 
 def email_message(digest: Digest, to: list[str], sender: str) -> EmailMessage:
-    from processors.delivery.formatting import one_line
+    from processors.delivery.email import envelope
 
-    msg = EmailMessage()
-    msg["Subject"] = one_line(f"[Wirewatch] {_heading(digest)}", 200)
-    msg["From"] = sender
-    msg["To"] = ", ".join(to)
-    msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(idstring=digest.id[:16], domain="wirewatch.local")
-    msg["X-Wirewatch-Digest-Id"] = digest.id
-    msg.set_content(email_text(digest))
-    msg.add_alternative(email_html(digest), subtype="html")
-    return msg
+    return envelope(_heading(digest), to, sender, "X-Wirewatch-Digest-Id", digest.id,
+                    email_text(digest), email_html(digest))
 
 
 # --- sending (the same channels, address rules and retry policy as alerts) ---------

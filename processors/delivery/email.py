@@ -50,17 +50,24 @@ def recipients(channel: ChannelSpec) -> list[str]:
     return to
 
 
-def message(alert: Alert, to: list[str], sender: str = FROM_ADDRESS) -> EmailMessage:
+def envelope(subject: str, to: list[str], sender: str, id_header: str, item_id: str,
+             text: str, html: str) -> EmailMessage:
+    """A text + HTML message; alerts and digests differ only in subject, id header and bodies."""
     msg = EmailMessage()
-    msg["Subject"] = one_line(f"[Wirewatch] {alert.subscription_name}: {alert.title}", 200)
+    msg["Subject"] = one_line(f"[Wirewatch] {subject}", 200)
     msg["From"] = sender
     msg["To"] = ", ".join(to)
     msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(idstring=alert.id[:16], domain="wirewatch.local")
-    msg["X-Wirewatch-Alert-Id"] = alert.id
-    msg.set_content(text_body(alert))
-    msg.add_alternative(html_body(alert), subtype="html")
+    msg["Message-ID"] = make_msgid(idstring=item_id[:16], domain="wirewatch.local")
+    msg[id_header] = item_id
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
     return msg
+
+
+def message(alert: Alert, to: list[str], sender: str = FROM_ADDRESS) -> EmailMessage:
+    return envelope(f"{alert.subscription_name}: {alert.title}", to, sender, "X-Wirewatch-Alert-Id", alert.id,
+                    text_body(alert), html_body(alert))
 
 
 def text_body(alert: Alert) -> str:
