@@ -110,10 +110,7 @@ def test_malformed_query_is_400_with_its_position(api, token_for):
     api(scenario)
 
 
-def test_test_endpoint_counts_what_the_query_finds(api, token_for, es, indices, settings):
-    import asyncio
-
-    from processors.es.client import make_async_client
+def test_test_endpoint_counts_what_the_query_finds(api, token_for, es, indices, settings, run_async):
     from processors.es.samples import make_article
     from processors.es.templates import ensure_articles_index, ensure_templates
     from processors.indexer import index_batch
@@ -126,14 +123,7 @@ def test_test_endpoint_counts_what_the_query_finds(api, token_for, es, indices, 
     ensure_templates(es, indices)
     ensure_articles_index(es, indices)
 
-    async def index():
-        client = make_async_client(settings.es)
-        try:
-            return await index_batch(client, indices, articles, refresh=True)
-        finally:
-            await client.close()
-
-    assert asyncio.run(index()).all_ok
+    assert run_async(lambda client: index_batch(client, indices, articles, refresh=True)).all_ok
     ana = token_for("ana")
 
     async def scenario(c):

@@ -32,9 +32,8 @@ def _alert(sub: Subscription, story: str, title: str) -> Alert:
                  published_at=datetime(2026, 11, 28, 9, tzinfo=timezone.utc), highlights=["the <em>army</em>"])
 
 
-def _index_story_articles(es, indices, settings):
+def _index_story_articles(es, indices, run_async):
     """story-a: three sources; story-b: one."""
-    from processors.es.client import make_async_client
     from processors.es.samples import make_article
     from processors.es.templates import ensure_articles_index, ensure_templates
     from processors.indexer import index_batch
@@ -45,18 +44,11 @@ def _index_story_articles(es, indices, settings):
     ensure_templates(es, indices)
     ensure_articles_index(es, indices)
 
-    async def index():
-        client = make_async_client(settings.es)
-        try:
-            return await index_batch(client, indices, articles, refresh=True)
-        finally:
-            await client.close()
-
-    assert asyncio.run(index()).all_ok
+    assert run_async(lambda client: index_batch(client, indices, articles, refresh=True)).all_ok
 
 
 def test_digest_groups_stories_and_is_sent_once_even_when_triggered_twice(settings, es, indices, run_async):
-    _index_story_articles(es, indices, settings)
+    _index_story_articles(es, indices, run_async)
     # 10 minutes into an hour, whatever the real clock says: `now + 30s` stays in it
     now = period_start("hourly", datetime.now(timezone.utc)) + timedelta(minutes=10)
     queued_at = now - timedelta(minutes=90)   # in the last completed hour
