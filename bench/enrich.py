@@ -115,6 +115,33 @@ def process_cpu_seconds(pid: int) -> float:
     return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a process and its descendants' current RSS, in MB (Linux /proc)."""
+    total = 0.0
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            total += int(line.split()[1]) / 1024
+    return total + sum(_rss_mb(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def enrich_only_worker(settings, log_path, linger_ms: int = 0):
     """A WorkerProcess that runs bench/enrich_worker.py (enrich, story and trends agents only)."""
     import os
@@ -179,6 +206,7 @@ def run_agent(count: int, deadline_s: float, enrich_only: bool = False, linger_m
                     break
                 time.sleep(0.2)
             t_done, cpu = time.monotonic(), process_cpu_seconds(worker.proc.pid) - cpu0
+            rss_mb = peak_rss_mb(worker.proc.pid)
             if done < count:
                 print(f"incomplete: {done}/{count} enriched; worker log {log_path}:\n{worker.log_tail()}")
                 return 1
@@ -186,6 +214,7 @@ def run_agent(count: int, deadline_s: float, enrich_only: bool = False, linger_m
         print(f"produce_articles_per_s={count / (t_produced - t0):.0f}")
         print(f"worker_cpu_seconds={cpu:.1f} (agents: {agents})")
         print(f"articles_per_worker_cpu_s={count / cpu:.0f}")
+        print(f"worker_peak_rss_mb={rss_mb:.0f} (peak of the worker process plus its children now)")
         print(f"enriched_articles_per_s={count / elapsed:.0f} ({elapsed:.1f} s from first produce to the last on articles.enriched)")
         return 0
     finally:

@@ -20,7 +20,8 @@ import structlog
 
 from processors.agents.story import SIGNED_KEY, signed_topic
 from processors.context import WorkerContext
-from processors.trends import KINDS, WINDOWS, KeyBudget, PendingCounts, article_terms, trends_report, window_start
+from processors.trends import (KINDS, WINDOWS, KeyBudget, PendingCounts, article_terms, by_shard, merged, shard_rows,
+                               trends_report, window_start)
 
 log = structlog.get_logger(__name__)
 
@@ -52,9 +53,10 @@ def query_params(query) -> tuple[str, str | None, int]:
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     proc, partitions = ctx.settings.processor, ctx.settings.kafka.partitions
-    short = app.Table("trends-5m", default=int, key_type=str, value_type=int, partitions=partitions) \
+    # Keyed by shard of terms, valued {term: count} (see PendingCounts: one message per shard, not per term).
+    short = app.Table("trends-5m-sharded", default=dict, key_type=str, value_type=None, partitions=partitions) \
         .tumbling(WINDOWS["5m"], expires=SHORT_EXPIRES)
-    hourly = app.Table("trends-1h", default=int, key_type=str, value_type=int, partitions=partitions) \
+    hourly = app.Table("trends-1h-sharded", default=dict, key_type=str, value_type=None, partitions=partitions) \
         .tumbling(WINDOWS["1h"], expires=timedelta(hours=proc.trends_baseline_hours + 1))
     budgets = {"5m": KeyBudget(), "1h": KeyBudget()}
     tables = {"5m": short, "1h": hourly}
@@ -72,8 +74,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         """Write the pending increments, each into the window it was counted in (inside an event)."""
         for (name, start), counts in pending.take().items():
             window = tables[name].relative_to(start + 1.0)
-            for key, n in counts.items():
-                window[key] += n
+            for shard, increments in by_shard(counts).items():
+                window[shard] = merged(window[shard].value(), increments)
 
     @app.agent(signed, name=f"{proc.app_id}.trends")
     async def trends_agent(stream):
@@ -107,7 +109,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         if not active:
             return web.json({"error": f"this worker does not hold the trend counts; the worker at {owner} does"},
                             status=503)
-        rows = {name: list(table.table.data.items()) + pending.rows(name, WINDOWS[name])
+        rows = {name: shard_rows(table.table.data.items()) + pending.rows(name, WINDOWS[name])
                 for name, table in tables.items()}
         report = trends_report(rows["5m"], rows["1h"], window, time.time(), proc.trends_baseline_hours, kind, limit)
         report["dropped_terms"] = budgets["5m"].dropped + budgets["1h"].dropped

@@ -221,3 +221,28 @@ def test_endpoint_query_defaults():
 
     assert query_params({}) == ("5m", None, 20)
     assert query_params({"window": "1h", "kind": "entity", "limit": "7"}) == ("1h", "entity", 7)
+
+
+def test_shards_are_stable_and_rows_expand_back_to_terms():
+    from processors.trends import TREND_SHARDS, by_shard, merged, shard_of, shard_rows
+
+    # The same shard in every process (CRC-32, not Python's salted hash): a restarted
+    # worker must find the counts its changelog recovered under the same keys.
+    assert shard_of("keyword:election") == shard_of("keyword:election")
+    assert shard_of("keyword:election") == f"s{__import__('zlib').crc32(b'keyword:election') % TREND_SHARDS:02d}"
+    counts = {f"keyword:term{i}": i + 1 for i in range(200)}
+    shards = by_shard(counts)
+    assert len(shards) <= TREND_SHARDS and sum(map(len, shards.values())) == 200
+    rng = (0.0, 299.0)
+    stored = {(shard, rng): merged({}, increments) for shard, increments in shards.items()}
+    stored = {key: merged(value, {k: 1 for k in value}) for key, value in stored.items()}  # a second flush adds 1
+    assert dict(((k, r), n) for (k, r), n in shard_rows(stored.items())) == {(k, rng): n + 1 for k, n in counts.items()}
+
+
+def test_merged_ignores_a_corrupt_stored_value():
+    from processors.trends import merged, shard_rows
+
+    assert merged("not a dict", {"topic:sport": 2}) == {"topic:sport": 2}
+    assert merged({"topic:sport": "x", 5: 1, "topic:war": 1}, {"topic:war": 2}) == {"topic:war": 3}
+    assert shard_rows([(("s01", (0.0, 1.0)), None), (("s02", (0.0, 1.0)), {"topic:war": 3, "bad": "x"})]) == \
+        [(("topic:war", (0.0, 1.0)), 3)]
