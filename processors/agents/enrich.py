@@ -18,6 +18,12 @@ from wirewatch.schema import Article, SchemaError, Source, utcnow
 
 log = structlog.get_logger(__name__)
 
+# Articles taken from articles.raw at a time, and how long to wait for them: the
+# signed articles of one take go out as few messages (see story.MAX_SIGNED_BATCH_BYTES);
+# the wait is what a lone article waits at most.
+TAKE_MAX = 200
+TAKE_WITHIN_S = 0.05
+
 
 def parse_article(value: bytes) -> Article:
     try:
@@ -53,7 +59,7 @@ def warm_up(enricher) -> None:
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
-    from processors.agents.story import SIGNED_KEY, signed_message, signed_topic
+    from processors.agents.story import SIGNED_KEY, join_signed, signed_batches, signed_message, signed_topic
     from processors.enrich.pipeline import Enricher
     from processors.enrich.story import signature
 
@@ -70,17 +76,32 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         enriched = article.model_copy(update={"enrichment": enrichment})
         return signed_message(enriched.to_json(), article.source.domain or article.source.feed_url, sig)
 
+    async def dead_letter(event, exc: Exception) -> None:
+        await send_dead_letter(ctx.topics.dead_letters, "enrich", f"{type(exc).__name__}: {exc}",
+                               event.key, event.value)
+
+    async def send_signed(lines: list[bytes], events: list) -> None:
+        for batch in signed_batches(lines):
+            message = join_signed([lines[i] for i in batch])
+
+            async def send():
+                await signed.send(key=SIGNED_KEY, value=message)
+
+            try:
+                await with_retries(send, attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s,
+                                   what="send signed articles")
+            except Exception as exc:  # noqa: BLE001 - see failures.py: never escape an agent
+                for i in batch:
+                    await dead_letter(events[i], exc)
+
     @app.agent(ctx.topics.raw, name=f"{proc.app_id}.enrich")
     async def enrich_agent(stream):
-        async for event in stream.events():
-            key, value = event.key, event.value
-            try:
-                message = enrich_one(parse_article(value))
-
-                async def send():
-                    await signed.send(key=SIGNED_KEY, value=message)
-
-                await with_retries(send, attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s,
-                                   what="send signed article")
-            except Exception as exc:  # noqa: BLE001 - see failures.py: never escape an agent
-                await send_dead_letter(ctx.topics.dead_letters, "enrich", f"{type(exc).__name__}: {exc}", key, value)
+        async for events in stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S):
+            lines, sent = [], []
+            for event in events:
+                try:
+                    lines.append(enrich_one(parse_article(event.value)))
+                    sent.append(event)
+                except Exception as exc:  # noqa: BLE001 - see failures.py: never escape an agent
+                    await dead_letter(event, exc)
+            await send_signed(lines, sent)

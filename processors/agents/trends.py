@@ -18,7 +18,7 @@ from datetime import timedelta
 import faust
 import structlog
 
-from processors.agents.story import SIGNED_KEY, signed_topic
+from processors.agents.story import SIGNED_KEY, signed_topic, split_signed
 from processors.context import WorkerContext
 from processors.trends import (KINDS, WINDOWS, KeyBudget, PendingCounts, article_terms, by_shard, merged, shard_rows,
                                trends_report, window_start)
@@ -80,14 +80,15 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.agent(signed, name=f"{proc.app_id}.trends")
     async def trends_agent(stream):
         async for event in stream.events():
-            try:
-                count(parse_enrichment(event.value), event.message.timestamp)
-                if pending.due():
-                    flush()
-            except Exception as exc:  # noqa: BLE001 - never escape an agent (failures.py)
-                # The story agent reads the same message and dead-letters a malformed one;
-                # a second dead letter would only double it. Counts are statistics: skip.
-                log.warning("trends_count_failed", error=f"{type(exc).__name__}: {exc}")
+            for value in split_signed(event.value):
+                try:
+                    count(parse_enrichment(value), event.message.timestamp)
+                except Exception as exc:  # noqa: BLE001 - never escape an agent (failures.py)
+                    # The story agent reads the same message and dead-letters a malformed one;
+                    # a second dead letter would only double it. Counts are statistics: skip.
+                    log.warning("trends_count_failed", error=f"{type(exc).__name__}: {exc}")
+            if pending.due():
+                flush()
 
     def holds_trends() -> tuple[bool, str]:
         """Whether this worker holds the partition of the counts, and who does."""

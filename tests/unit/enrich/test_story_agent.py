@@ -106,3 +106,23 @@ def test_signed_message_round_trip_sets_story_fields():
 def test_malformed_signed_messages_are_permanent_errors(value):
     with pytest.raises(PermanentError):
         parse_signed(value)
+
+
+def test_signed_batches_are_bounded_and_split_back_into_articles():
+    from processors.agents.story import join_signed, signed_batches, split_signed
+
+    lines = [b'{"n":%d,"pad":"%s"}' % (i, b"x" * 300) for i in range(50)]
+    batches = signed_batches(lines, max_bytes=2000)
+    assert [i for batch in batches for i in batch] == list(range(50))  # every line once, in order
+    assert all(len(join_signed([lines[i] for i in b])) <= 2000 for b in batches)
+    assert [line for b in batches for line in split_signed(join_signed([lines[i] for i in b]))] == lines
+    huge = b'{"pad":"' + b"y" * 5000 + b'"}'
+    assert signed_batches([lines[0], huge, lines[1]], max_bytes=2000) == [[0], [1], [2]]  # too big: alone
+
+
+def test_a_single_signed_article_is_a_batch_of_one():
+    from processors.agents.story import split_signed
+
+    one = b'{"source":"a","signature":{},"article":{"id":"x","text":"line one\\nline two"}}'
+    assert split_signed(one) == [one]  # an escaped newline inside JSON is not a separator
+    assert split_signed(b"") == [b""]  # parse_signed then names the problem
