@@ -23,14 +23,30 @@ WORD_RE = re.compile(rf"(?:[^\W_]|[{_MARKS}])+", re.UNICODE)
 _LATIN_MARKS_RE = re.compile(r"[\u0300-\u036f]")
 # Control characters and other junk that binary payloads bring along.
 _JUNK_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd\ud800-\udfff]")
-_SEP = "\x01"
+_SEP = "\x01"   # joins tokens: no token from scan() holds it (not a word character)
+
+
+_JUNK_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])   # the ASCII part of _JUNK_RE
 
 
 def clean(text: str) -> str:
     """Drop control characters and lone surrogates; cap the length."""
     if not text:
         return ""
-    return _JUNK_RE.sub(" ", text[:MAX_TEXT_CHARS])
+    text = text[:MAX_TEXT_CHARS]
+    return text if _is_clean(text) else _JUNK_RE.sub(" ", text)
+
+
+def _is_clean(text: str) -> bool:
+    """No match of _JUNK_RE, checked by C loops over bytes (~4x faster than the regex)."""
+    if "\ufffd" in text:
+        return False
+    try:
+        data = text.encode("utf-8")  # a lone surrogate refuses to encode
+    except UnicodeEncodeError:
+        return False
+    # UTF-8 encodes every non-ASCII character with bytes >= 0x80 only.
+    return len(data.translate(None, _JUNK_BYTES)) == len(data)
 
 
 def fold(text: str) -> str:
@@ -64,6 +80,7 @@ def scan(text: str) -> list[str]:
     """
     out: list[str] = []
     append = out.append
+    pieces_of = _PIECES.__getitem__
     for line in text.split("\n"):
         for tok in line.split():
             if tok.isalnum():
@@ -77,7 +94,7 @@ def scan(text: str) -> list[str]:
                 if tok[-1] in _BREAK_SET:
                     append(BREAK)
                 continue
-            for word, _punct in _PIECE_RE.findall(tok):
+            for word in pieces_of(tok) if len(tok) <= _MAX_CACHED_TOKEN else _pieces(tok):
                 if word or (out and out[-1]):
                     append(word)  # "" marks a break
         if out and out[-1]:
@@ -85,17 +102,43 @@ def scan(text: str) -> list[str]:
     return out
 
 
+def _pieces(tok: str) -> tuple[str, ...]:
+    """Words of a token with punctuation inside ("U.S.", "López’s", "-"), "" for each break."""
+    return tuple(word for word, _punct in _PIECE_RE.findall(tok))
+
+
+_PIECES_CACHE_SIZE = 50_000
+_MAX_CACHED_TOKEN = 64
+
+
+class _Pieces(dict):
+    """token -> _pieces(token), cleared when full: the same few hundred tokens
+    ("-", "U.S.", "don't") come back in every article, and a dict lookup costs
+    a fraction of a regex call."""
+
+    def __missing__(self, tok: str) -> tuple[str, ...]:
+        if len(self) >= _PIECES_CACHE_SIZE:
+            self.clear()
+        pieces = self[tok] = _pieces(tok)
+        return pieces
+
+
+_PIECES = _Pieces()
+
+
 def fold_tokens(tokens: list[str]) -> list[str]:
     """Fold many tokens: lowercase in one call, accents only where there are any."""
-    if not tokens:
-        return []
-    joined = _SEP.join(tokens).lower()
-    lowered = joined.split(_SEP)
-    if len(lowered) != len(tokens):  # pragma: no cover - a lowercase mapping that adds _SEP
-        lowered = [t.lower() for t in tokens]
+    return _fold_joined(tokens)[0]
+
+
+def _fold_joined(tokens: list[str]) -> tuple[list[str], str]:
+    """(fold_tokens(tokens), the same joined by _SEP): the joined form is the ASCII test."""
+    lowered = list(map(str.lower, tokens))
+    joined = _SEP.join(lowered)
     if joined.isascii():  # most English text: nothing to strip, no per-word work
-        return lowered
-    return [w if w.isascii() else fold_word(w) for w in lowered]
+        return lowered, joined
+    folded = [w if w.isascii() else fold_word(w) for w in lowered]
+    return folded, _SEP.join(folded)
 
 
 def tokenize(text: str) -> list[str]:
@@ -110,6 +153,11 @@ class Analysis:
     `*_surfaces` keep the words as written, `*_tokens` are folded; both have
     BREAK ("") entries where punctuation separates phrases, at the same
     positions.
+
+    `folded_body` is `body_tokens` joined by "\x01" (built by `of` anyway):
+    the story signature reads this one string rather than hundreds of token
+    objects, which by then have left the CPU cache. Empty when the Analysis
+    was built another way; `body_tokens` stays the truth.
     """
 
     title: str
@@ -119,12 +167,14 @@ class Analysis:
     body_surfaces: list[str] = field(default_factory=list)
     title_tokens: list[str] = field(default_factory=list)
     body_tokens: list[str] = field(default_factory=list)
+    folded_body: str = field(default="", repr=False, compare=False)
 
     @classmethod
     def of(cls, title: str, body: str, declared_language: str | None = None) -> "Analysis":
         title = clean(title or "")[:2000]
         body = clean(body or "")
         title_surfaces, body_surfaces = scan(title), scan(body)
+        body_tokens, folded_body = _fold_joined(body_surfaces)
         return cls(
             title=title,
             body=body,
@@ -132,7 +182,8 @@ class Analysis:
             title_surfaces=title_surfaces,
             body_surfaces=body_surfaces,
             title_tokens=fold_tokens(title_surfaces),
-            body_tokens=fold_tokens(body_surfaces),
+            body_tokens=body_tokens,
+            folded_body=folded_body,
         )
 
     @cached_property

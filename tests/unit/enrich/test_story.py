@@ -1,11 +1,13 @@
+import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from processors.enrich.story import BANDS, StoryIndex, signature, signature_of_words
+from processors.enrich.story import BANDS, NUM_HASHES, StoryIndex, signature, signature_of_words, signature_to_record
 from processors.enrich.text import Analysis
 from wirewatch.schema import Article, Source
 
@@ -114,3 +116,61 @@ def test_signature_is_the_same_in_another_process():
     out = subprocess.run([sys.executable, "-c", code], input=FIXTURE_BODY, capture_output=True, text=True,
                          cwd=root, env={"PYTHONHASHSEED": "12345", "PATH": ""}, timeout=60, check=True)
     assert out.stdout.strip() == here.story_id()
+
+
+@pytest.mark.parametrize("hash_seed", ["0", "4242"])
+def test_whole_signature_is_the_same_in_a_process_with_another_hash_seed(hash_seed):
+    """Every value, not only the story id: the story agent compares signatures made by other workers."""
+    here = signature_to_record(signature(Analysis.of(FIXTURE_TITLE, FIXTURE_BODY)))
+    code = ("import json, sys; from processors.enrich.story import signature, signature_to_record; "
+            "from processors.enrich.text import Analysis; "
+            "print(json.dumps(signature_to_record(signature(Analysis.of('', sys.stdin.read())))))")
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-c", code], input=FIXTURE_BODY, capture_output=True, text=True,
+                         cwd=root, env={"PYTHONHASHSEED": hash_seed, "PATH": ""}, timeout=60, check=True)
+    assert json.loads(out.stdout) == here
+
+
+def test_signature_values_are_pinned():
+    """Signatures are stored (story tables) and sent between workers: a change of the hash
+    function orphans every stored story, so it must be a deliberate change of this test."""
+    sig = signature(Analysis.of(FIXTURE_TITLE, FIXTURE_BODY))
+    assert sig.story_id() == "st-0090fb895ca5452c"
+    assert sig.size == 103
+    assert sig.values[:3] == (5584301197095789, 20070367495390684, 81303054909149324)
+    assert len(sig.values) == NUM_HASHES and all(0 <= v < 2**64 for v in sig.values)
+
+
+def test_signature_of_an_analysis_equals_that_of_its_words():
+    """signature() reads Analysis.folded_body, signature_of_words() the token list: same result."""
+    for title, body in [(FIXTURE_TITLE, FIXTURE_BODY), ("Council", OTHER_BODY), ("Short", "Too short."),
+                        ("", "word " * 3000), ("", ", ".join(f"w{i}" for i in range(5000))), ("Title only", "")]:
+        analysis = Analysis.of(title, body)
+        words = analysis.body_tokens if any(analysis.body_tokens) else analysis.title_tokens
+        assert signature(analysis) == signature_of_words(words)
+        assert signature(replace(analysis, folded_body="")) == signature(analysis)
+    stale = replace(Analysis.of("", FIXTURE_BODY), body_tokens=Analysis.of("", OTHER_BODY).body_tokens)
+    assert signature(stale) == signature_of_words(stale.body_tokens)  # tokens changed after Analysis.of
+
+
+def test_signature_ignores_breaks_and_reads_the_first_400_words():
+    words = [f"w{i}" for i in range(500)]
+    with_breaks = [t for w in words for t in (w, "")]
+    assert signature_of_words(with_breaks) == signature_of_words(words)
+    assert signature_of_words(words[:400] + ["other"] * 100) == signature_of_words(words)
+    assert signature_of_words([f"v{i}" for i in range(100)] + words[100:]) != signature_of_words(words)
+
+
+def test_band_keys_are_distinct_per_band_and_shared_by_equal_bands():
+    a = signature(Analysis.of(FIXTURE_TITLE, FIXTURE_BODY))
+    b = signature(Analysis.of(FIXTURE_TITLE, FIXTURE_BODY.replace("Tuesday", "Wednesday")))
+    keys_a, keys_b = a.band_keys(), b.band_keys()
+    assert len(set(keys_a)) == BANDS
+    for band in range(BANDS):
+        same_values = a.values[2 * band: 2 * band + 2] == b.values[2 * band: 2 * band + 2]
+        assert (keys_a[band] == keys_b[band]) == same_values
+
+
+def test_huge_words_are_bounded():
+    sig = signature_of_words(["x" * 300_000, "y" * 300_000] + [f"w{i}" for i in range(10)])
+    assert sig.exact or len(sig.values) == NUM_HASHES

@@ -1,4 +1,6 @@
-from processors.enrich.text import Analysis, clean, fold, scan, tokenize
+import pytest
+
+from processors.enrich.text import _JUNK_RE, Analysis, clean, fold, fold_tokens, scan, tokenize
 
 
 def test_fold_strips_latin_accents_and_case_only():
@@ -21,3 +23,33 @@ def test_analysis_survives_junk_and_bounds_length():
     assert len(analysis.body) <= 60_000
     assert clean("a\x00b") == "a b"
     assert analysis.words  # the long run of letters is still a word
+
+
+@pytest.mark.parametrize("text", ["plain ascii", "café £5 “quoted”", "a\x00b", "tab\tand\nnewline\r\n",
+                                  "bell\x07", "del\x7f", "bad\ufffdbyte", "lone\ud800surrogate", "\x1f",
+                                  "नेपाल\x0b", "\u2028line sep\x85"])
+def test_clean_replaces_exactly_what_the_junk_pattern_matches(text):
+    """clean() skips the regex when a byte-level check finds nothing: the result must not change."""
+    assert clean(text) == _JUNK_RE.sub(" ", text)
+
+
+def test_scan_gives_the_same_pieces_for_a_token_seen_before():
+    """Tokens with inner punctuation are split once and remembered; the breaks still depend on context."""
+    text = "The U.S. army, the U.S. navy and López’s U.S.-made jets."
+    first, second = scan(text), scan(text)
+    assert first == second == ["The", "U", "", "S", "", "army", "", "the", "U", "", "S", "", "navy", "and",
+                               "López", "", "s", "U", "", "S", "", "made", "jets", ""]
+    assert scan("“U.S.") == ["U", "", "S", ""]  # no break before the first word
+
+
+def test_scan_keeps_very_long_tokens_whole():
+    token = "a-" * 5000 + "b"
+    assert scan(token) == ["a"] * 5000 + ["b", ""]
+
+
+def test_folded_body_is_the_body_tokens_joined():
+    analysis = Analysis.of("Title", "Nicolás MADURO said: “Yes.”\nÁngel López’s car, U.S.-made.")
+    assert analysis.folded_body.split("\x01") == analysis.body_tokens
+    assert analysis.body_tokens == fold_tokens(analysis.body_surfaces)
+    assert "nicolas" in analysis.body_tokens and "angel" in analysis.body_tokens
+    assert Analysis.of("", "").folded_body == ""
