@@ -10,18 +10,36 @@ candidates and pairs (searched / decided from term vectors), time per phase
 with its share, and the CPU seconds of this process and of Elasticsearch (on
 a shared machine wall time measures the neighbours too).
 
+Then (unless ``--no-latency``) the real path: the same subscriptions stored in
+Elasticsearch, one worker process running only the match and deliver agents,
+articles produced already enriched to ``articles.enriched`` at
+``--latency-rate`` per second for ``--latency-seconds``, each carrying a probe
+word that one subscription (a signed webhook to a local WebhookReceiver)
+matches; it prints p50/p95/p99 of webhook received - article produced, the
+mean latency per tenth of the run (a growing one: the worker falls behind),
+and the worker's CPU per article. Knobs for experiments, read by the worker:
+WIREWATCH_BENCH_MATCH_WINDOW_S (the match agent's batching window),
+WIREWATCH_BENCH_PRODUCER_LINGER_MS (Faust's producer linger),
+WIREWATCH_BENCH_PROFILE=<file> (a CPU-time cProfile of the worker, written
+when the paced phase ends).
+
     wirewatch bench alerts [--subscriptions 10000] [--articles 1000] [--batch 500] [--chunk 500]
                            [--hit-share 0.2] [--no-preselect] [--no-python-decisions]
                            [--no-clause-ids] [--clauses-per-request 4000]
+                           [--latency-rate 50] [--latency-seconds 30] [--no-latency]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import os
 import random
 import re
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -102,6 +120,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def workload(args) -> tuple[list[Article], str, list[Subscription]]:
+    """The articles and subscriptions of both phases (the same for a given seed)."""
+    rng = random.Random(args.seed)
+    articles, origin = load_articles(args.articles, rng)
+    return articles, origin, make_subscriptions(args.subscriptions, vocabulary(articles), rng, args.hit_share)
+
+
 async def run(args) -> int:
     from processors.es.client import make_async_client
     from processors.matcher import Matcher
@@ -109,9 +134,7 @@ async def run(args) -> int:
     from wirewatch.names import Indices
     from wirewatch.settings import ESSettings
 
-    rng = random.Random(args.seed)
-    articles, origin = load_articles(args.articles, rng)
-    subs = make_subscriptions(args.subscriptions, vocabulary(articles), rng, args.hit_share)
+    articles, origin, subs = workload(args)
     es_settings = ESSettings(index_prefix=f"wwbench-{uuid.uuid4().hex[:8]}")
     indices = Indices.from_settings(es_settings)
     client = make_async_client(es_settings)
@@ -168,6 +191,196 @@ async def es_cpu_seconds(client) -> float:
     return sum(n["process"]["cpu"]["total_in_millis"] for n in stats["nodes"].values()) / 1000
 
 
+# --- the real path: produce -> articles.enriched -> match agent -> alerts -> deliver agent -> webhook ---
+
+PROBE_WORD = "wirewatchprobe"        # in the paced articles only, matched by the probe subscription
+PROBE_SUBSCRIPTION = "latency-probe"
+WORKER_ARG = "agents-worker"         # `python -m bench.alerts agents-worker`: the worker of this phase
+
+
+def agents_worker_main() -> int:
+    """`wirewatch worker` with the match and deliver agents only (bench/enrich_worker.py
+    does the same for enrichment): what the alert path costs, without enrich and index."""
+    import types
+
+    import faust
+
+    from processors import app
+    from processors.agents import deliver, match
+    from wirewatch.cli import main as cli_main
+
+    app.AGENT_MODULES = (match, deliver)
+    window = os.environ.get("WIREWATCH_BENCH_MATCH_WINDOW_S")
+    if window:  # try another batching window of the match agent
+        match.MATCH_WINDOW_S = float(window)
+    linger_ms = int(os.environ.get("WIREWATCH_BENCH_PRODUCER_LINGER_MS", "0"))
+    if linger_ms > 0:  # try a producer setting that processors/app.py does not set (yet)
+        app.faust = types.SimpleNamespace(App=lambda *a, **kw: faust.App(*a, producer_linger=linger_ms / 1000, **kw))
+    profile_to = os.environ.get("WIREWATCH_BENCH_PROFILE")
+    if not profile_to:
+        return int(cli_main(["worker"]) or 0)
+    import cProfile
+    import threading
+
+    profiler = cProfile.Profile(time.process_time)  # CPU time: the neighbours' load does not count
+    trigger = Path(profile_to + ".go")
+
+    def dump_when_asked() -> None:  # (mode's worker owns SIGUSR1/2) the bench creates the trigger file
+        while not trigger.exists():
+            time.sleep(0.2)
+        profiler.dump_stats(profile_to)  # a snapshot; disabling from this thread would not stop the main one
+
+    threading.Thread(target=dump_when_asked, daemon=True).start()
+    return int(profiler.runcall(cli_main, ["worker"]) or 0)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _agents_worker(settings, log_path: Path):
+    from wirewatch.harness import WorkerProcess, _die_with_parent
+
+    class AgentsWorker(WorkerProcess):
+        def start(self):
+            env = dict(os.environ, **self.settings.to_env(), **self.extra_env)
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.alerts", WORKER_ARG], cwd=str(Path(__file__).resolve().parents[1]),
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                preexec_fn=_die_with_parent)
+            return self
+
+    return AgentsWorker(settings, log_path)
+
+
+def _phase_settings():
+    """The user's settings with a topic/index prefix and consumer group of their own."""
+    from wirewatch.settings import load_settings
+
+    base = load_settings()
+    tag = f"bench-alerts-{uuid.uuid4().hex[:8]}"
+    return base.model_copy(update={
+        "kafka": base.kafka.model_copy(update={"topic_prefix": f"{tag}."}),
+        "es": base.es.model_copy(update={"index_prefix": f"wirewatch-{tag}"}),
+        "processor": base.processor.model_copy(update={"app_id": tag, "web_port": 0}),
+        "alerts": base.alerts.model_copy(update={"allow_hosts": sorted({*base.alerts.allow_hosts, "127.0.0.1"})}),
+    }), tag
+
+
+def store_subscriptions(es, indices, subs: list[Subscription]) -> None:
+    """Bulk-store the subscriptions (10,000 single puts with a refresh each take minutes)."""
+    from elasticsearch import helpers
+
+    from processors.subscriptions import ensure_index, to_document
+
+    ensure_index(es, indices)
+    actions = ({"_index": indices.subscriptions, "_id": s.id, "_source": to_document(s)} for s in subs)
+    ok, errors = helpers.bulk(es, actions, chunk_size=1000, raise_on_error=False, request_timeout=120)
+    if errors:
+        raise RuntimeError(f"storing subscriptions failed for {len(errors)}: {str(errors[0])[:300]}")
+    es.indices.refresh(index=indices.subscriptions)
+
+
+def probe_articles(articles: list[Article], count: int) -> list[Article]:
+    """``count`` copies of the articles (cycled), each with a fresh id and the probe word."""
+    out = []
+    for i in range(count):
+        article = articles[i % len(articles)]
+        url = f"https://bench.example.org/probe/{uuid.uuid4().hex}"
+        out.append(article.model_copy(update={"id": article_id(url), "url": url, "title": f"{PROBE_WORD} {article.title}"}))
+    return out
+
+
+def produce_paced(sink, articles: list[Article], rate: float) -> None:
+    """One article every 1/rate s (``produced_at`` is set as each is sent), no batching."""
+    start = time.monotonic()
+    for i, article in enumerate(articles):
+        while time.monotonic() < start + i / rate:
+            time.sleep(0.001)
+        sink.send_articles([article])
+        sink.flush(timeout=30)
+
+
+def webhook_latencies(hooks, wanted: set[str]) -> list[float]:
+    """Received - produced, for the first webhook of each wanted article (retries and copies ignored)."""
+    seen, out = set(), []
+    for hook in hooks:
+        data = hook.json().get("data", {})
+        article = data.get("article_id")
+        if article not in wanted or article in seen or not data.get("produced_at"):
+            continue
+        seen.add(article)
+        out.append((datetime.fromisoformat(data["produced_at"]).timestamp(), hook.received_at))
+    out.sort()
+    return [received - produced for produced, received in out]  # in production order
+
+
+def latency_phase(args, articles: list[Article], subs: list[Subscription]) -> int:
+    from elasticsearch import Elasticsearch
+
+    from producers.kafka_sink import KafkaSink
+    from wirewatch.harness import WebhookReceiver
+    from wirewatch.kafka_admin import delete_topics, ensure_topics
+    from wirewatch.names import Indices, Topics
+    from wirewatch.schema import ChannelSpec
+
+    settings, tag = _phase_settings()
+    topics, indices = Topics.from_settings(settings.kafka), Indices.from_settings(settings.es)
+    secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+    es = Elasticsearch(settings.es.url, request_timeout=120)
+    log_path = settings.stack.state_dir / "bench" / f"{tag}-worker.log"
+    count = max(1, int(args.latency_rate * args.latency_seconds))
+    warm, paced = probe_articles(articles, 5), probe_articles(articles, count)
+    try:
+        ensure_topics(settings.kafka, topics)
+        with WebhookReceiver(secret=secret) as receiver:
+            probe = Subscription(id=PROBE_SUBSCRIPTION, name="latency probe", owner="bench", query=PROBE_WORD,
+                                 channels=[ChannelSpec(type="webhook", url=receiver.url, secret=secret)])
+            store_subscriptions(es, indices, [*subs, probe])
+            with _agents_worker(settings, log_path) as worker:
+                worker.wait_ready(timeout_s=300)
+                sink = KafkaSink(settings, topic=topics.enriched, client_id="wirewatch-bench-alerts", linger_ms=0)
+                try:
+                    produce_paced(sink, warm, 1.0)  # first batch: anchors index, caches, connections
+                    if len(receiver.wait_for(len(warm), timeout_s=120)) < len(warm):
+                        print(f"latency: the warm-up alerts never arrived; worker log {log_path}:\n{worker.log_tail()}")
+                        return 1
+                    cpu_before = process_cpu_seconds(worker.proc.pid)
+                    produce_paced(sink, paced, args.latency_rate)
+                finally:
+                    sink.close(timeout=30)
+                hooks = receiver.wait_for(len(warm) + count, timeout_s=60)
+                worker_cpu = process_cpu_seconds(worker.proc.pid) - cpu_before
+                if os.environ.get("WIREWATCH_BENCH_PROFILE"):
+                    Path(os.environ["WIREWATCH_BENCH_PROFILE"] + ".go").touch()
+                    time.sleep(5)
+        latencies = webhook_latencies(hooks, {a.id for a in paced})
+        bad = sum(1 for h in hooks if h.signature_ok is False)
+        print(f"latency at {args.latency_rate:g} articles/s for {args.latency_seconds:g} s through one worker (match+deliver "
+              f"agents, {len(subs)} subscriptions): {len(latencies)}/{count} webhooks received, {bad} bad signatures")
+        if not latencies:
+            print(f"no webhook received; worker log {log_path}:\n{worker.log_tail()}")
+            return 1
+        tenth = max(1, len(latencies) // 10)
+        print("mean latency per tenth of the run (production order): "
+              + " ".join(f"{statistics.mean(latencies[i:i + tenth]):.2f}" for i in range(0, len(latencies), tenth)) + " s")
+        print(f"worker CPU {worker_cpu:.1f} s = {1000 * worker_cpu / count:.1f} ms per article")
+        print(f"produce->webhook p50 {percentile(latencies, 50) * 1000:.0f} ms, p95 {percentile(latencies, 95) * 1000:.0f} ms, "
+              f"p99 {percentile(latencies, 99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
+        return 0 if len(latencies) == count and not bad else 1
+    finally:
+        es.options(ignore_status=404).indices.delete(index=f"{settings.es.index_prefix}*", expand_wildcards="all")
+        es.close()
+        delete_topics(settings.kafka, topics.all())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wirewatch bench alerts", description=__doc__.splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=10_000)
@@ -183,11 +396,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="send every candidate pair to Elasticsearch (none decided from term vectors)")
     parser.add_argument("--no-clause-ids", action="store_true", help="search each candidate subscription on the whole batch")
     parser.add_argument("--no-preselect", action="store_true", help="search every subscription (no anchor terms)")
+    parser.add_argument("--latency-rate", type=float, default=50.0, help="articles/s of the real-path phase")
+    parser.add_argument("--latency-seconds", type=float, default=30.0, help="length of the real-path phase")
+    parser.add_argument("--no-latency", action="store_true", help="skip the real-path phase (worker, Kafka, webhook)")
+    parser.add_argument("--latency-only", action="store_true", help="only the real-path phase")
     args = parser.parse_args(argv)
-    if min(args.subscriptions, args.articles, args.batch, args.chunk) < 1:
-        parser.error("counts must be positive")
-    return asyncio.run(run(args))
+    if min(args.subscriptions, args.articles, args.batch, args.chunk) < 1 or args.latency_rate <= 0 or args.latency_seconds <= 0:
+        parser.error("counts, rate and seconds must be positive")
+    code = 0 if args.latency_only else asyncio.run(run(args))
+    if code == 0 and not args.no_latency:
+        articles, _, subs = workload(args)
+        code = latency_phase(args, articles, subs)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    raise SystemExit(agents_worker_main() if sys.argv[1:] == [WORKER_ARG] else main())

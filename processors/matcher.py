@@ -7,22 +7,34 @@ node we run (the 8.19 integ-test distribution, the only ES 8 server on Maven
 Central) has no percolator module. So we turn the problem around and let the
 same query engine, analysers and mapping do the matching:
 
-1. the batch of articles is bulk-indexed into a small scratch index
-   (``<indices.scratch>-<mapping hash>``, same mapping as the articles, term
-   vectors stored, one shard, no replica, no periodic refresh) under ids
-   unique to this batch, and refreshed. Only the fields a query or filter can
-   read are sent (``scratch_document``);
+1. the articles' term vectors come from ``mtermvectors`` on the scratch index
+   (``<indices.scratch>-<mapping hash>``, same mapping as the articles, one
+   shard, no replica, no periodic refresh): for a small batch (up to
+   ``ARTIFICIAL_MAX_BATCH``, the agent at a steady rate) as artificial
+   documents, analysed with the index's mapping without being indexed; a
+   larger batch is bulk-indexed first (term vectors stored) under ids unique
+   to this batch, and refreshed. Only the fields a query or filter can read
+   are sent (``scratch_document``);
 2. per-article pre-selection (``Preselector``, the percolator's
    query-extraction trick): every subscription has "anchor" terms, one of
    which any matching document must hold (from its syntax tree and each
    field's analyser via ``_analyze``, cached); an inverted index of the
    anchors of all active subscriptions (``AnchorIndex``, built once per set of
-   subscriptions) meets each article's terms (``mtermvectors``) and gives the
-   candidate (subscription, article) pairs. Only a necessary condition, so
-   exact; a query without anchors stays a candidate everywhere;
-3. the simplest unfiltered queries (single-term words with AND/NOT/OR) are
-   decided from those term vectors (``term_predicate``): what a term query
-   per field would say, without asking Elasticsearch;
+   subscriptions) meets each article's terms and gives the candidate
+   (subscription, article) pairs. Only a necessary condition, so exact; a
+   query without anchors stays a candidate everywhere;
+3. what Python can say exactly is decided here (``term_predicate``,
+   ``filter_predicate``): words that give one term per field, trailing
+   wildcards (lower-cased ASCII stems, on lower-casing fields), words and
+   phrases on the keyword fields (topic, lang, source, entity) and the
+   subscription filters, from the term vectors and the article's keyword
+   values normalised like the mapping (``keyword_facts``; non-ASCII values of
+   lower-cased fields are left to Elasticsearch), with AND/NOT/+ and two-way
+   OR. With ``decide_phrases`` phrases too, from term positions (off by
+   default: parsing positions costs this process more than Elasticsearch
+   spends on the phrase pairs). Small batches whose pairs are all decided
+   never touch the scratch index; otherwise the documents with pairs left
+   are indexed (refreshed) for step 4;
 4. the other candidates go to Elasticsearch: each subscription once per
    batch, as one filter of a ``filters`` aggregation
    (``{"bool": {"must": query_string(sub.query), "filter": [sub filters, ids of
@@ -31,7 +43,7 @@ same query engine, analysers and mapping do the matching:
    msearch requests. (Named queries said the same, but Elasticsearch finds
    ``matched_queries`` in its fetch phase by rebuilding every named clause
    for every hit: hits x subscriptions. bench/alerts.py measured it.)
-5. the batch is deleted from the scratch index while the alerts are built;
+5. what was indexed is deleted from the scratch index while the alerts are built;
 6. each matched (subscription, article) gets highlights computed in Python
    from the subscription's own positive words, phrases and prefixes
    (``highlight_terms``), accent- and case-folded, tolerant of plural and
@@ -90,6 +102,7 @@ CHUNK_SIZE = 500          # subscriptions per search
 MIN_CHUNK_SIZE = 25
 MAX_BATCH = 1000          # articles per scratch round (also the search size)
 CONCURRENT_SEARCHES = 2   # the node has few search threads; more only queues
+ARTIFICIAL_MAX_BATCH = 50 # up to this many articles, term vectors without indexing (Matcher._match_batch)
 MAX_CLAUSES_PER_REQUEST = 4000  # subscription clauses per msearch request
 CLAUSE_IDS = True         # each clause limited to its candidate articles
 MAX_HIGHLIGHTS = 5
@@ -214,6 +227,69 @@ def scratch_document(document: dict[str, Any], doc_id: str) -> dict[str, Any]:
 
 class SubscriptionSource(Protocol):
     async def active(self) -> list[Subscription]: ...
+
+
+FULL_RELOAD_S = 300.0   # re-read everything at least this often, changed or not
+
+
+class ReloadOnChange:
+    """The active subscriptions, re-read only when the subscriptions index
+    changed. Every ``check_s`` seconds one size-0 search reads a fingerprint
+    (documents, highest ``_seq_no``: any create, update or delete changes it,
+    and it is what searches see, so a change not yet refreshed is seen once it
+    is). Re-reading and parsing 10,000 subscriptions every 2 s cost a worker a
+    third of a core per agent; and an unchanged list keeps its identity, so
+    the matcher keeps its derived indexes. A failed check or reload keeps the
+    last good list (logged), like ``CachedSubscriptions``."""
+
+    def __init__(self, es, indices: Indices, check_s: float, full_reload_s: float = FULL_RELOAD_S, clock=time.monotonic):
+        self.es = es
+        self.indices = indices
+        self.check_s = check_s
+        self.full_reload_s = full_reload_s
+        self.clock = clock
+        self._subs: list[Subscription] | None = None
+        self._by_id: dict[str, Subscription] = {}
+        self._fingerprint: tuple | None = None
+        self._checked_at = self._loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def active(self) -> list[Subscription]:
+        if self._subs is None or self.clock() - self._checked_at >= self.check_s:
+            async with self._lock:
+                if self._subs is None or self.clock() - self._checked_at >= self.check_s:
+                    await self._refresh()
+        return self._subs or []
+
+    async def by_id(self) -> dict[str, Subscription]:
+        """The active subscriptions by id (the deliver agent looks one up per alert)."""
+        await self.active()
+        return self._by_id
+
+    async def _refresh(self) -> None:
+        from processors.subscriptions import load_active_async
+
+        try:
+            fingerprint = await self._read_fingerprint()   # before the reload: a change during it is seen next time
+            if self._subs is None or fingerprint != self._fingerprint or self.clock() - self._loaded_at >= self.full_reload_s:
+                subs = await load_active_async(self.es, self.indices)
+                if self._subs is None or len(subs) != len(self._subs):
+                    log.info("subscriptions.loaded", count=len(subs))
+                self._subs, self._by_id = subs, {s.id: s for s in subs}
+                self._fingerprint, self._loaded_at = fingerprint, self.clock()
+        except Exception as exc:  # noqa: BLE001 - keep serving the last good list
+            if self._subs is None:
+                raise
+            log.warning("subscriptions.reload_failed", error=str(exc)[:300], kept=len(self._subs))
+        self._checked_at = self.clock()
+
+    async def _read_fingerprint(self) -> tuple:
+        answer = await self.es.options(ignore_status=404).search(
+            index=self.indices.subscriptions, size=0, track_total_hits=True,
+            aggs={"seq": {"max": {"field": "_seq_no"}}})
+        if answer.meta.status == 404:
+            return ("missing",)
+        return (answer["hits"]["total"]["value"], answer["aggregations"]["seq"]["value"])
 
 
 # --- pure parts ---------------------------------------------------------------------
@@ -387,8 +463,9 @@ def matches_from_response(response: dict[str, Any]) -> dict[str, set[str]]:
     return out
 
 
-def candidate_searches(pairs: dict[str, set[str]], subs: list[Subscription],
-                       chunk_size: int) -> list[tuple[list[Subscription], list[str], dict[str, list[str]]]]:
+def candidate_searches(pairs: dict[str, set[str]], subs: list[Subscription], chunk_size: int,
+                       positions: dict[str, int] | None = None,
+                       ) -> list[tuple[list[Subscription], list[str], dict[str, list[str]]]]:
     """(subscriptions, doc ids, subscription id -> its candidate doc ids) per
     search: each candidate subscription appears in exactly one search (its
     query is parsed once per batch, Elasticsearch's main cost), restricted to
@@ -397,7 +474,10 @@ def candidate_searches(pairs: dict[str, set[str]], subs: list[Subscription],
     for doc_id, ids in pairs.items():
         for sub_id in ids:
             docs_of.setdefault(sub_id, []).append(doc_id)
-    chosen = [s for s in subs if s.id in docs_of]
+    if positions is not None:  # subs[positions[id]] is that subscription: no scan of all of them
+        chosen = [subs[i] for i in sorted(positions[sub_id] for sub_id in docs_of if sub_id in positions)]
+    else:
+        chosen = [s for s in subs if s.id in docs_of]
     searches = []
     for chunk in _chunks(chosen, chunk_size):
         candidates = {s.id: docs_of[s.id] for s in chunk}
@@ -868,28 +948,109 @@ def has_anchor_in(anchor: Anchors | None, batch_terms: dict[str, set[str]]) -> b
 DocTerms = dict  # field -> {term: ...}: one document's term vectors
 
 
-def term_predicate(group, fields: tuple[str, ...], tokens):
-    """For the simplest queries, a function ``doc_terms -> bool`` that says
-    exactly what Elasticsearch's ``query_string`` over ``fields`` says, from
-    the document's term vectors; None for every other query (Elasticsearch
-    decides). Decided: words that give exactly one term in each field they
-    search (a term query per field, any field will do), combined by AND,
-    NOT, ``+``, and "x OR y" (a group of two plain clauses: with more, Lucene's
-    mix of AND and OR is not plain logic); fields title/text. Not decided:
-    phrases, prefixes, other fields, words that give no or several terms."""
-    from processors.query_validation import Group, Word
+# User query field -> keyword field of the article document it reads
+# (query_validation.FIELDS; ``topic`` and ``lang`` are aliases there).
+KEYWORD_QUERY_FIELDS = {"topic": "topics", "lang": "language", "source": "source", "entity": "entity"}
+KEYWORD_FIELDS = frozenset(KEYWORD_QUERY_FIELDS.values()) | {f for fs in FILTER_FIELDS.values() for f in fs}
+KEYWORD_LOWERCASED = LOWERCASED_FIELDS | {"entity"}   # the ones with the ww_lowercase normaliser
+
+
+def keyword_mapping_agrees(mappings: dict[str, Any]) -> bool:
+    """Whether the keyword fields are mapped as ``keyword_term`` assumes
+    (keyword type; the ``ww_lowercase`` normaliser exactly on KEYWORD_LOWERCASED).
+    A template that changed that makes Elasticsearch decide those queries again."""
+    properties = mappings.get("properties", {})
+    for name in KEYWORD_FIELDS:
+        spec = properties.get(name)
+        if not isinstance(spec, dict) or spec.get("type") != "keyword":
+            return False
+        if spec.get("normalizer") != ("ww_lowercase" if name in KEYWORD_LOWERCASED else None):
+            return False
+    return True
+
+
+def keyword_term(field_name: str, text: str) -> str | None:
+    """The term a keyword field's query (or filter) looks for, when Python can
+    say it exactly: the ``ww_lowercase`` normaliser is Lucene's per-code-point
+    lower-casing, which ``str.lower`` equals for ASCII only (Python lower-cases
+    a final sigma by context and expands U+0130); other text: None."""
+    if field_name not in KEYWORD_LOWERCASED:
+        return text
+    return text.lower() if text.isascii() else None
+
+
+def term_predicate(group, fields: tuple[str, ...], tokens, prefix_fields: Container[str] = (),
+                   reads: set[str] | None = None, positions=None):
+    """A function ``doc -> bool`` that says exactly what Elasticsearch's
+    ``query_string`` over ``fields`` says, from the document's term vectors
+    (text fields) and keyword values (``keyword_facts``); None for the queries
+    it cannot decide (Elasticsearch does). Decided:
+
+    * words that give exactly one term in each field they search (a term
+      query per field, any field will do);
+    * trailing wildcards with an ASCII letters-and-digits stem, on fields
+      whose analyser lower-cases (``Preselector._lowercasing_fields``): some
+      term of the field starts with the lower-cased stem (the prefix query
+      query_string builds after the analyser's ``normalize``);
+    * words and phrases on the keyword fields topic/lang/source/entity: one
+      term, normalised like the field (``keyword_term``);
+    * given ``positions(field, text)`` (the analysed positions of a phrase)
+      and documents with term positions, phrases whose terms are distinct
+      (``phrase_matches``): exact ones, and 2-term ones with a slop;
+
+    combined by AND, NOT, ``+``, and "x OR y" (a group of two plain clauses:
+    with more, Lucene's mix of AND and OR is not plain logic). Not decided:
+    other phrases, words that give no or several terms. ``reads``
+    collects the keyword fields the predicate reads."""
+    from processors.query_validation import Group, Phrase, Word
+
+    reads = set() if reads is None else reads
+
+    def keyword_leaf(clause):
+        target = KEYWORD_QUERY_FIELDS.get(clause.field)
+        if target is None or (isinstance(clause, Word) and clause.prefix):
+            return None
+        term = keyword_term(target, clause.text)
+        if term is None:
+            return None
+        reads.add(target)
+        return lambda doc: term in doc.get(target, ())
+
+    def prefix_leaf(clause, searched):
+        prefix = prefix_anchor(clause.text)
+        if prefix is None or any(f not in prefix_fields for f in searched):
+            return None
+        return lambda doc: any(has_prefixed_term(doc, f, prefix) for f in searched)
+
+    def phrase_leaf(clause, searched):
+        per_field = []
+        for field_name in searched:
+            found, at = tokens(field_name, clause.text), positions(field_name, clause.text)
+            if not found or len(at) != len(found):
+                return None  # the phrase vanishes in a field (stop words): not decided
+            if len(found) == 1:
+                per_field.append((field_name, found, None, 0))
+                continue
+            if len(set(found)) != len(found) or len(set(at)) != len(at) or (len(found) > 2 and clause.slop):
+                return None  # repeated terms or positions, sloppy 3-term phrases: Lucene's matcher decides
+            per_field.append((field_name, found, at, clause.slop or 0))
+        return lambda doc: any(phrase_matches(doc, *spec) for spec in per_field)
 
     def leaf(clause):
         if isinstance(clause, Group):
-            return term_predicate(clause, fields, tokens)
-        if not isinstance(clause, Word) or clause.prefix:
-            return None
+            return term_predicate(clause, fields, tokens, prefix_fields, reads, positions)
         if clause.field is None:
             searched = fields
         elif clause.field in ANCHORED_FIELDS:
             searched = (clause.field,)
         else:
+            return keyword_leaf(clause)
+        if isinstance(clause, Phrase):
+            return phrase_leaf(clause, searched) if positions is not None else None
+        if not isinstance(clause, Word):
             return None
+        if clause.prefix:
+            return prefix_leaf(clause, searched)
         pairs = []
         for field_name in searched:
             found = tokens(field_name, clause.text)
@@ -917,6 +1078,110 @@ def term_predicate(group, fields: tuple[str, ...], tokens):
     return None
 
 
+SORTED_TERMS = object()   # key of a document's per-field sorted terms (never a field name)
+
+
+def term_positions(info: Any) -> set[int]:
+    """Positions of one term in a term-vectors answer (``{"tokens": [{"position": n}]}``)."""
+    if not isinstance(info, dict) or "tokens" not in info:
+        raise ValueError("term vectors without positions: phrases cannot be decided")
+    return {token["position"] for token in info["tokens"]}
+
+
+def phrase_matches(doc: dict, field_name: str, terms: tuple[str, ...], at: tuple[int, ...] | None, slop: int) -> bool:
+    """What Lucene's phrase query on ``field_name`` says, for distinct terms at
+    distinct relative positions ``at``: slop 0, every term at its offset from
+    one start; two terms with a slop, their distance off by at most ``slop``
+    (a swap costs 2, as in Lucene's sloppy matcher). One term: a term query."""
+    held = doc.get(field_name)
+    if not held or any(term not in held for term in terms):
+        return False
+    if at is None:
+        return True
+    spots = [term_positions(held[term]) for term in terms]
+    if slop == 0:
+        return any(all(start - at[0] + offset in spot for offset, spot in zip(at[1:], spots[1:])) for start in spots[0])
+    gap = at[1] - at[0]
+    return any(abs(second - first - gap) <= slop for first in spots[0] for second in spots[1])
+
+
+def has_prefixed_term(doc: dict, field_name: str, prefix: str) -> bool:
+    """Whether some term of ``field_name`` starts with ``prefix``: a bisection
+    in the field's terms, sorted once per document when the document carries
+    a ``SORTED_TERMS`` cache (``Preselector.plan`` gives one)."""
+    cache = doc.get(SORTED_TERMS)
+    ordered = cache.get(field_name) if cache is not None else None
+    if ordered is None:
+        ordered = sorted(doc.get(field_name, ()))
+        if cache is not None:
+            cache[field_name] = ordered
+    at = bisect.bisect_left(ordered, prefix)
+    return at < len(ordered) and ordered[at].startswith(prefix)
+
+
+def filter_predicate(sub: Subscription, reads: set[str]):
+    """``doc -> bool``: the subscription's filters (``filter_clauses``: each
+    filter holds when one of its fields has one of its values), from the
+    document's keyword values; None when a value cannot be compared exactly
+    (``keyword_term``). ``reads`` collects the fields read."""
+    checks = []
+    for name, fields in FILTER_FIELDS.items():
+        values = getattr(sub.filters, name)
+        if not values:
+            continue
+        wanted = []
+        for field_name in fields:
+            terms = {keyword_term(field_name, v) for v in values}
+            if None in terms:
+                return None
+            wanted.append((field_name, frozenset(terms)))
+            reads.add(field_name)
+        checks.append(wanted)
+    return lambda doc: all(any(not doc.get(f, _NOTHING).isdisjoint(terms) for f, terms in wanted) for wanted in checks)
+
+
+_NOTHING: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class KeywordFacts:
+    """One document's keyword values as its index holds them (normalised,
+    none beyond the field's ``ignore_above``: those are not indexed), and the
+    fields Python cannot compare exactly (a non-ASCII value where the field
+    lower-cases)."""
+    values: dict[str, frozenset[str]]
+    unsure: frozenset[str]
+
+
+def keyword_facts(document: dict[str, Any], ignore_above: dict[str, int]) -> KeywordFacts:
+    values: dict[str, frozenset[str]] = {}
+    unsure = set()
+    for field_name in KEYWORD_FIELDS:
+        raw = document.get(field_name)
+        items = raw if isinstance(raw, list) else [raw]
+        limit = ignore_above.get(field_name)
+        terms = set()
+        for item in items:
+            if not isinstance(item, str) or not item:
+                continue
+            if limit is not None and len(item.encode("utf-16-le")) // 2 > limit:
+                continue  # not indexed: cannot match
+            term = keyword_term(field_name, item)
+            if term is None:
+                unsure.add(field_name)
+                continue
+            terms.add(term)
+        values[field_name] = frozenset(terms)
+    return KeywordFacts(values, frozenset(unsure))
+
+
+def keyword_limits(mappings: dict[str, Any]) -> dict[str, int]:
+    """``ignore_above`` of each keyword field (aliases resolved by name in KEYWORD_FIELDS)."""
+    properties = mappings.get("properties", {})
+    return {name: int(spec["ignore_above"]) for name in KEYWORD_FIELDS
+            if isinstance(spec := properties.get(name), dict) and "ignore_above" in spec}
+
+
 def has_filters(sub: Subscription) -> bool:
     return any(getattr(sub.filters, name) for name in FILTER_FIELDS)
 
@@ -928,6 +1193,7 @@ class MatchPlan:
     to_search: dict[str, set[str]]
     decided: dict[str, set[str]]
     decided_pairs: int = 0
+    preselected: set[str] | None = None   # every candidate, decided or not (for the stats)
 
 
 @dataclass
@@ -958,13 +1224,13 @@ class AnchorIndex:
         subscriptions of those prefixes: prefixes become exact look-ups."""
         out: dict[str, dict[str, list[int]]] = {}
         for field_name, by_prefix in self.prefixes.items():
-            ordered = sorted(batch_terms.get(field_name, ()))
-            found: dict[str, list[int]] = {}
-            for prefix, positions in by_prefix.items():
-                at = bisect.bisect_left(ordered, prefix)
-                while at < len(ordered) and ordered[at].startswith(prefix):
-                    found.setdefault(ordered[at], []).extend(positions)
-                    at += 1
+            terms = batch_terms.get(field_name, ())
+            # A small batch (the agent at a steady rate) has fewer terms than
+            # there are prefixes: look up each term's own prefixes instead.
+            if sum(map(len, terms)) < len(by_prefix) * 4:
+                found = _prefixed_by_terms(terms, by_prefix)
+            else:
+                found = _prefixed_by_bisect(sorted(terms), by_prefix)
             if found:
                 out[field_name] = found
         return out
@@ -984,37 +1250,94 @@ class AnchorIndex:
         return found
 
 
+def _prefixed_by_bisect(ordered: list[str], by_prefix: dict[str, list[int]]) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for prefix, positions in by_prefix.items():
+        at = bisect.bisect_left(ordered, prefix)
+        while at < len(ordered) and ordered[at].startswith(prefix):
+            found.setdefault(ordered[at], []).extend(positions)
+            at += 1
+    return found
+
+
+def _prefixed_by_terms(terms: Iterable[str], by_prefix: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Same as ``_prefixed_by_bisect``: every prefix of each term (a prefix may be the whole term)."""
+    found: dict[str, list[int]] = {}
+    for term in terms:
+        for end in range(1, len(term) + 1):
+            positions = by_prefix.get(term[:end])
+            if positions is not None:
+                found.setdefault(term, []).extend(positions)
+    return found
+
+
 def tokens_by_text(texts: list[str], response_tokens: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
     """Split the tokens of one multi-text ``_analyze`` answer back per text.
     Elasticsearch's offsets run on across the texts (UTF-16 units, a gap of 1)."""
+    return {text: tuple(t for t, _ in found) for text, found in tokens_and_positions_by_text(texts, response_tokens).items()}
+
+
+def tokens_and_positions_by_text(texts: list[str], response_tokens: list[dict[str, Any]]
+                                 ) -> dict[str, tuple[tuple[str, int], ...]]:
+    """(token, position relative to the text's first token) per text: the
+    positions run on across the texts too, but a phrase query only compares
+    the positions of its own terms with each other."""
     starts = []
     offset = 0
     for text in texts:
         starts.append(offset)
         offset += len(text.encode("utf-16-le")) // 2 + 1
-    out: dict[str, list[str]] = {text: [] for text in texts}
+    out: dict[str, list[tuple[str, int]]] = {text: [] for text in texts}
     index = 0
     for token in response_tokens:
         at = token["start_offset"]
         while index + 1 < len(starts) and starts[index + 1] <= at:
             index += 1
-        out[texts[index]].append(token["token"])
-    return {text: tuple(found) for text, found in out.items()}
+        out[texts[index]].append((token["token"], int(token.get("position", 0))))
+    return {text: tuple((t, p - found[0][1]) for t, p in found) for text, found in out.items()}
+
+
+@dataclass(frozen=True)
+class SubscriptionList:
+    """Ids, lookup and identity of one list of subscriptions."""
+    subs: list[Subscription]
+    signature: tuple          # (id, query) of each: what the anchors index depends on
+    by_id: dict[str, Subscription]
+    ids: frozenset[str]
+
+    @classmethod
+    def of(cls, subs: list[Subscription]) -> "SubscriptionList":
+        by_id = {s.id: s for s in subs}
+        return cls(subs, tuple([(s.id, s.query) for s in subs]), by_id, frozenset(by_id))
 
 
 class Preselector:
     """Analysed words per field (cached for the process), anchors per query,
     an inverted index of the anchors per set of subscriptions."""
 
-    def __init__(self, es, index: str):
+    def __init__(self, es, index: str, phrases: bool = False):
         self.es = es
         self.index = index
+        # Phrases decided here need term positions, and parsing them costs
+        # ~1.6 ms of this process per article (five times the terms alone):
+        # more than Elasticsearch spends on the few phrase pairs. Off by default.
+        self.phrases = phrases
         self._tokens: dict[tuple[str, str], tuple[str, ...]] = {}
         self._anchors: dict[tuple[str, tuple[str, ...]], Anchors | None] = {}
         self._lowercasing: dict[str, bool] = {}
         self._indexes: dict[tuple, AnchorIndex] = {}
         self._fields: set[str] = set()   # every field a batch has searched so far
         self._predicates: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._derived: SubscriptionList | None = None
+        self._positions: dict[tuple[str, str], tuple[int, ...]] = {}
+
+    def _of(self, subs: list[Subscription]) -> "SubscriptionList":
+        """What this class derives from a list of subscriptions, once per list
+        (the matcher hands over the same list until subscriptions change):
+        rebuilding it per batch cost tens of ms with 10,000 of them."""
+        if self._derived is None or self._derived.subs is not subs:
+            self._derived = SubscriptionList.of(subs)
+        return self._derived
 
     async def candidates(self, subs: list[Subscription], fields: tuple[str, ...], doc_ids: list[str]) -> list[Subscription]:
         """The subscriptions some document of ``doc_ids`` may match."""
@@ -1023,55 +1346,83 @@ class Preselector:
         return [sub for sub in subs if sub.id in keep]
 
     async def candidate_pairs(self, subs: list[Subscription], fields: tuple[str, ...], doc_ids: list[str],
-                              allowed: Container[str] | None = None) -> dict[str, set[str]]:
+                              allowed: Container[str] | None = None,
+                              documents: dict[str, dict[str, Any]] | None = None) -> dict[str, set[str]]:
         """doc id -> ids of the subscriptions that document may match, among
         ``subs`` (and in ``allowed`` when given: the matcher passes every
         active subscription, whose index of anchors it reuses across batches,
         and the ids whose filters the batch can satisfy)."""
-        return (await self._pairs_and_terms(subs, fields, doc_ids, allowed))[0]
+        return (await self._pairs_and_terms(subs, fields, doc_ids, allowed, documents))[0]
 
     async def plan(self, subs: list[Subscription], fields: tuple[str, ...], doc_ids: list[str],
-                   allowed: Container[str] | None = None) -> MatchPlan:
-        """The candidate pairs, with those of the simplest unfiltered queries
-        decided here from the term vectors (``term_predicate``)."""
-        pairs, per_doc = await self._pairs_and_terms(subs, fields, doc_ids, allowed)
+                   allowed: Container[str] | None = None,
+                   keywords: dict[str, KeywordFacts] | None = None,
+                   documents: dict[str, dict[str, Any]] | None = None) -> MatchPlan:
+        """The candidate pairs, with those Python can decide exactly from the
+        term vectors and, given ``keywords`` (doc id -> its keyword values),
+        the keyword fields and filters (``term_predicate``, ``filter_predicate``)."""
+        pairs, per_doc = await self._pairs_and_terms(subs, fields, doc_ids, allowed, documents)
         bare = tuple(_bare(f) for f in fields)
-        by_id = {s.id: s for s in subs}
-        plan = MatchPlan(to_search={}, decided={})
+        by_id = self._of(subs).by_id
+        prefix_fields = await self._lowercasing_fields(bare)
+        plan = MatchPlan(to_search={}, decided={}, preselected=set().union(*pairs.values()))
         for doc_id, sub_ids in pairs.items():
             terms = per_doc.get(doc_id)
+            facts = keywords.get(doc_id) if keywords is not None else None
+            doc = None if terms is None else {**terms, **(facts.values if facts is not None else {}), SORTED_TERMS: {}}
+            unsure = facts.unsure if facts is not None else KEYWORD_FIELDS
             search = set()
             for sub_id in sub_ids:
-                predicate = None if terms is None else self._predicate_of(by_id[sub_id], bare)
-                if predicate is None:
+                decision = None if doc is None else self._decision_of(by_id[sub_id], bare, prefix_fields)
+                if decision is None or not unsure.isdisjoint(decision[1]):
                     search.add(sub_id)
                     continue
                 plan.decided_pairs += 1
-                if predicate(terms):
+                if decision[0](doc):
                     plan.decided.setdefault(doc_id, set()).add(sub_id)
             plan.to_search[doc_id] = search
         return plan
 
-    def _predicate_of(self, sub: Subscription, fields: tuple[str, ...]):
-        key = (sub.query, fields)
+    def _decision_of(self, sub: Subscription, fields: tuple[str, ...], prefix_fields: Container[str]):
+        """(predicate, keyword fields it reads) for the subscription's query
+        and filters, or None: Elasticsearch decides."""
+        key = (sub.query, tuple(tuple(getattr(sub.filters, name)) for name in FILTER_FIELDS), fields)
         if key not in self._predicates:
-            tree = parsed_tree(sub.query) if query_problem(sub.query) is None else None
-            lookup = lambda field_name, text: self._tokens.get((field_name, text), ())  # noqa: E731
-            # Only words whose analysis is known for every field (else: Elasticsearch decides).
-            known = tree is not None and all((f, t) in self._tokens for t in word_texts(tree) for f in fields)
-            self._predicates[key] = term_predicate(tree, fields, lookup) if known else None
-        return None if has_filters(sub) else self._predicates[key]
+            self._predicates[key] = self._make_decision(sub, fields, prefix_fields)
+        return self._predicates[key]
 
-    async def _pairs_and_terms(self, subs, fields, doc_ids, allowed):
+    def _make_decision(self, sub: Subscription, fields: tuple[str, ...], prefix_fields: Container[str]):
+        tree = parsed_tree(sub.query) if query_problem(sub.query) is None else None
+        # Only words whose analysis is known for every field (else: Elasticsearch decides).
+        if tree is None or not all((f, t) in self._tokens for t in word_texts(tree) for f in fields):
+            return None
+        lookup = lambda field_name, text: self._tokens.get((field_name, text), ())  # noqa: E731
+        at = lambda field_name, text: self._positions.get((field_name, text), ())  # noqa: E731
+        reads: set[str] = set()
+        query = term_predicate(tree, fields, lookup, prefix_fields, reads, at if self.phrases else None)
+        if query is None:
+            return None
+        if not has_filters(sub):
+            return query, frozenset(reads)
+        filters = filter_predicate(sub, reads)
+        if filters is None:
+            return None
+        return (lambda doc: filters(doc) and query(doc)), frozenset(reads)
+
+    async def _pairs_and_terms(self, subs, fields, doc_ids, allowed, documents=None):
         bare = tuple(_bare(f) for f in fields)
         index = await self._index_for(subs, bare)
-        per_doc = await self._doc_terms(doc_ids, bare)
+        per_doc = await (self._doc_terms(doc_ids, bare) if documents is None else self._artificial_terms(documents, bare))
         batch_terms: dict[str, set[str]] = {f: set() for f in bare}
         for terms in per_doc.values():
             for field_name, held in terms.items():
                 batch_terms.setdefault(field_name, set()).update(held)
         extra = index.expanded_prefixes(batch_terms)
-        everyone = {s.id for s in subs if allowed is None or s.id in allowed}
+        ids = self._of(subs).ids
+        if allowed is None:
+            everyone = ids
+        else:
+            everyone = ids & allowed if isinstance(allowed, (set, frozenset)) else {i for i in ids if i in allowed}
         out: dict[str, set[str]] = {}
         for doc_id in doc_ids:
             if doc_id not in per_doc:  # no term vectors came back: let Elasticsearch decide
@@ -1087,7 +1438,7 @@ class Preselector:
         once, not for each combination of languages a batch brings."""
         self._fields.update(batch_fields)
         fields = tuple(f for f in (_bare(d) for d in DEFAULT_FIELDS) if f in self._fields)
-        key = (fields, tuple([(s.id, s.query) for s in subs]))  # a few ms for 10,000
+        key = (fields, self._of(subs).signature)  # the same tuple object per list: compared by identity first
         index = self._indexes.get(key)
         if index is not None:
             return index
@@ -1124,6 +1475,7 @@ class Preselector:
     async def _analyse(self, texts: set[str], fields: tuple[str, ...]) -> None:
         if len(self._tokens) > MAX_TOKEN_CACHE:  # bounded: subscriptions come and go
             self._tokens.clear()
+            self._positions.clear()
             self._anchors.clear()
             self._indexes.clear()
             self._predicates.clear()
@@ -1132,13 +1484,33 @@ class Preselector:
             for start in range(0, len(missing), MAX_ANALYZE_TEXTS):
                 part = missing[start:start + MAX_ANALYZE_TEXTS]
                 answer = await self.es.indices.analyze(index=self.index, field=field_name, text=part)
-                for text, found in tokens_by_text(part, answer.get("tokens", [])).items():
-                    self._tokens[(field_name, text)] = found
+                for text, found in tokens_and_positions_by_text(part, answer.get("tokens", [])).items():
+                    self._tokens[(field_name, text)] = tuple(t for t, _ in found)
+                    self._positions[(field_name, text)] = tuple(p for _, p in found)
+
+    async def _artificial_terms(self, documents: dict[str, dict[str, Any]], fields: tuple[str, ...]
+                                ) -> dict[str, dict[str, dict[str, Any]]]:
+        """``_doc_terms`` of documents that are not indexed: Elasticsearch
+        analyses them with the scratch index's mapping, as indexing them would,
+        without the bulk, refresh (a new segment) and delete per batch; most
+        batches then never touch the scratch index (``Matcher._match_batch``)."""
+        ids = list(documents)
+        docs = [{"_index": self.index, "doc": documents[doc_id], "fields": list(fields), "positions": self.phrases,
+                 "offsets": False, "payloads": False, "term_statistics": False, "field_statistics": False}
+                for doc_id in ids]
+        answer = await self.es.mtermvectors(docs=docs)
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for doc_id, doc in zip(ids, answer.get("docs", [])):
+            if doc.get("error") or not doc.get("found", True):
+                log.warning("matcher.term_vectors_missing", doc_id=doc_id, error=str(doc.get("error"))[:200])
+                continue
+            out[doc_id] = {name: vector.get("terms", {}) for name, vector in (doc.get("term_vectors") or {}).items()}
+        return out
 
     async def _doc_terms(self, doc_ids: list[str], fields: tuple[str, ...]) -> dict[str, dict[str, dict[str, Any]]]:
-        """doc id -> field -> {term: ...} (the term vectors as Elasticsearch sends them)."""
+        """doc id -> field -> {term: {...}} (the stored term vectors; positions in "tokens" with ``phrases``)."""
         answer = await self.es.mtermvectors(
-            index=self.index, ids=doc_ids, fields=list(fields), positions=False, offsets=False,
+            index=self.index, ids=doc_ids, fields=list(fields), positions=self.phrases, offsets=False,
             payloads=False, term_statistics=False, field_statistics=False, realtime=True,
         )
         out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -1152,6 +1524,9 @@ class Preselector:
 
 # --- the matcher --------------------------------------------------------------------
 
+MAX_CACHED_FACTS = 256
+
+
 @dataclass
 class SubscriptionSet:
     """What the matcher derives from one list of subscriptions: the active
@@ -1160,17 +1535,54 @@ class SubscriptionSet:
     source: list[Subscription]
     active: list[Subscription]
     entries: list[tuple[Subscription, dict[str, frozenset[str]] | None]]   # valid ones, in order
+    by_id: dict[str, Subscription] = field(default_factory=dict)
+    unfiltered: list[int] = field(default_factory=list)                      # positions in entries
+    by_filter_value: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    _candidates: dict[tuple, tuple[list[Subscription], frozenset[str], dict[str, int]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, source: list[Subscription]) -> "SubscriptionSet":
         active = [s for s in source if s.active]
         entries = [(sub, wanted_values(sub)) for sub in valid_subscriptions(active)]
-        return cls(source, active, entries)
+        made = cls(source, active, entries, {sub.id: sub for sub, _ in entries})
+        # Filtered ones under each value of their first filter: a batch looks
+        # up its own values instead of testing 10,000 subscriptions.
+        for position, (_, wanted) in enumerate(entries):
+            if wanted is None:
+                made.unfiltered.append(position)
+                continue
+            name, values = next(iter(wanted.items()))
+            for value in values:
+                made.by_filter_value.setdefault((name, value), []).append(position)
+        return made
 
     def candidates(self, facts: BatchFacts) -> list[Subscription]:
         """The valid active subscriptions whose filters the batch can satisfy (``may_match``)."""
-        return [sub for sub, wanted in self.entries
-                if wanted is None or all(facts.values[name] & values for name, values in wanted.items())]
+        return self.candidates_and_ids(facts)[0]
+
+    def candidates_and_ids(self, facts: BatchFacts) -> tuple[list[Subscription], frozenset[str], dict[str, int]]:
+        """``candidates`` in order, their ids, and id -> position in that list;
+        kept per distinct facts (batches of a steady stream bring the same few
+        languages and topics)."""
+        key = tuple(sorted(facts.values.items()))
+        found = self._candidates.get(key)
+        if found is None:
+            found = self._compute(facts)
+            if len(self._candidates) >= MAX_CACHED_FACTS:
+                self._candidates.clear()
+            self._candidates[key] = found
+        return found
+
+    def _compute(self, facts: BatchFacts) -> tuple[list[Subscription], frozenset[str], dict[str, int]]:
+        chosen = set(self.unfiltered)
+        for name, values in facts.values.items():
+            for value in values:
+                for position in self.by_filter_value.get((name, value), ()):
+                    if position not in chosen and all(facts.values[n] & wanted
+                                                      for n, wanted in self.entries[position][1].items()):
+                        chosen.add(position)
+        subs = [self.entries[position][0] for position in sorted(chosen)]
+        return subs, frozenset(s.id for s in subs), {s.id: i for i, s in enumerate(subs)}
 
 
 def wanted_values(sub: Subscription) -> dict[str, frozenset[str]] | None:
@@ -1214,6 +1626,7 @@ class Matcher:
         max_clauses_per_request: int = MAX_CLAUSES_PER_REQUEST,
         clause_ids: bool = CLAUSE_IDS,
         decide_in_python: bool = True,
+        decide_phrases: bool = False,
     ):
         self.es = es
         self.indices = indices
@@ -1223,11 +1636,14 @@ class Matcher:
         self.max_clauses_per_request = max(1, max_clauses_per_request)
         self.clause_ids = clause_ids
         self.decide_in_python = decide_in_python
+        self.decide_phrases = decide_phrases
         self._subscription_cache: SubscriptionSet | None = None
         self._searches = asyncio.Semaphore(CONCURRENT_SEARCHES)
         self._use_preselection = preselect
         self.preselector: Preselector | None = None   # made with the scratch index
         self.scratch_index: str | None = None
+        self.keyword_limits: dict[str, int] = {}
+        self.keywords_decidable = False
         self.last_stats = BatchStats()
 
     @classmethod
@@ -1253,8 +1669,12 @@ class Matcher:
                 if "resource_already_exists_exception" not in str(exc):
                     raise
         self.scratch_index = name
+        self.keyword_limits = keyword_limits(body.get("mappings", {}))
+        self.keywords_decidable = keyword_mapping_agrees(body.get("mappings", {}))
+        if not self.keywords_decidable:
+            log.warning("matcher.keyword_fields_unexpected", detail="keyword fields and filters go to Elasticsearch")
         if self._use_preselection:
-            self.preselector = Preselector(self.es, name)
+            self.preselector = Preselector(self.es, name, phrases=self.decide_phrases)
         return name
 
     async def _scratch_body(self) -> dict[str, Any]:
@@ -1285,7 +1705,7 @@ class Matcher:
         facts = batch_facts(documents)
         subscriptions = self._subscription_set(await self.subscriptions.active())
         active = subscriptions.active
-        candidates = subscriptions.candidates(facts)
+        candidates, candidate_ids, candidate_positions = subscriptions.candidates_and_ids(facts)
         stats.candidates = len(candidates)
         if not candidates:
             return []
@@ -1293,27 +1713,52 @@ class Matcher:
         batch = f"{uuid.uuid4().hex[:12]}"
         by_doc = {f"{batch}-{i}": article for i, article in enumerate(articles)}
         doc_ids = list(by_doc)
+        scratch = {doc_id: scratch_document(d, doc_id) for doc_id, d in zip(doc_ids, documents)}
+        fields = searched_fields(documents)
+        keywords = ({doc_id: keyword_facts(d, self.keyword_limits) for doc_id, d in zip(doc_ids, documents)}
+                    if self.keywords_decidable else None)
         t0 = time.perf_counter()
-        await self._index({doc_id: scratch_document(d, doc_id) for doc_id, d in zip(doc_ids, documents)})
-        t1 = time.perf_counter()
+        # A small batch (the agent at a steady rate): term vectors of the
+        # documents as they would be indexed, and only those with pairs left
+        # for Elasticsearch are indexed (often none: no bulk, refresh, delete).
+        # A large one has pairs left in nearly every document: indexing it
+        # first and reading the stored term vectors analyses each text once.
+        # (The stored term vectors have no positions: phrases decided here need the other way.)
+        index_first = len(doc_ids) > ARTIFICIAL_MAX_BATCH and not self.decide_phrases
+        if index_first:
+            await self._index(scratch, stats)
         try:
-            fields = searched_fields(documents)
-            plan = await self._plan(active, candidates, fields, doc_ids, stats)
-            matched = await self._matched_pairs(candidates, plan.to_search, fields, stats) if stats.pairs else {}
-            for doc_id, sub_ids in plan.decided.items():
-                matched.setdefault(doc_id, set()).update(sub_ids)
+            plan = await self._plan(active, candidates, candidate_ids, fields, doc_ids, keywords, stats,
+                                    None if index_first else scratch)
         except BaseException:
-            await self._forget(doc_ids)
+            if index_first:
+                await self._forget(doc_ids)
             raise
-        # The scratch copies go while Python builds the alerts (they are
-        # invisible to other batches anyway: every search has an ids filter).
-        forget = asyncio.ensure_future(self._forget(doc_ids))
+        to_index = doc_ids if index_first else [doc_id for doc_id, sub_ids in plan.to_search.items() if sub_ids]
+        t1 = time.perf_counter()
+        matched: dict[str, set[str]] = {}
+        forget = None
+        if to_index:
+            if not index_first:
+                await self._index({doc_id: scratch[doc_id] for doc_id in to_index}, stats)
+            try:
+                matched = (await self._matched_pairs(candidates, plan.to_search, fields, stats, candidate_positions)
+                           if stats.pairs else {})
+            except BaseException:
+                await self._forget(to_index)
+                raise
+            # The scratch copies go while Python builds the alerts (they are
+            # invisible to other batches anyway: every search has an ids filter).
+            forget = asyncio.ensure_future(self._forget(to_index))
+        for doc_id, sub_ids in plan.decided.items():
+            matched.setdefault(doc_id, set()).update(sub_ids)
         t2 = time.perf_counter()
-        stats.index_s, stats.search_s = t1 - t0, t2 - t1
-        alerts = self._alerts(candidates, matched, by_doc)
+        stats.search_s = t2 - t0 - stats.index_s
+        alerts = self._alerts(subscriptions.by_id, matched, by_doc)
         stats.highlight_s = time.perf_counter() - t2
         stats.matches = len(alerts)
-        await forget
+        if forget is not None:
+            await forget
         log.info("matcher.batch", articles=stats.articles, candidates=stats.candidates, preselected=stats.preselected,
                  pairs=stats.pairs, decided=stats.decided_pairs, searches=stats.searches, alerts=len(alerts), skipped=len(stats.skipped_subscriptions))
         return alerts
@@ -1325,8 +1770,8 @@ class Matcher:
             self._subscription_cache = SubscriptionSet.of(source)
         return self._subscription_cache
 
-    def _alerts(self, subs: list[Subscription], matched: dict[str, set[str]], by_doc: dict[str, Article]) -> list[Alert]:
-        subs_by_id = {s.id: s for s in subs}
+    def _alerts(self, subs_by_id: dict[str, Subscription], matched: dict[str, set[str]],
+                by_doc: dict[str, Article]) -> list[Alert]:
         alerts = []
         for doc_id, sub_ids in sorted(matched.items()):
             article = by_doc[doc_id]
@@ -1337,8 +1782,9 @@ class Matcher:
                     alerts.append(build_alert(sub, article, texts.highlight(highlight_terms(sub.query)), self.kibana_url, parts))
         return alerts
 
-    async def _plan(self, active: list[Subscription], subs: list[Subscription], fields: tuple[str, ...],
-                    doc_ids: list[str], stats: BatchStats) -> MatchPlan:
+    async def _plan(self, active: list[Subscription], subs: list[Subscription], allowed: frozenset[str],
+                    fields: tuple[str, ...], doc_ids: list[str], keywords: dict[str, "KeywordFacts"] | None,
+                    stats: BatchStats, documents: dict[str, dict[str, Any]] | None = None) -> MatchPlan:
         """doc id -> ids of the subscriptions of ``subs`` to try on it (all of
         them without pre-selection, or when it fails: it is an optimisation),
         less those decided from term vectors. The anchors index is made of
@@ -1347,21 +1793,22 @@ class Matcher:
         started = time.perf_counter()
         plan = None
         if self.preselector is not None:
-            allowed = {s.id for s in subs}
             try:
                 if self.decide_in_python:
-                    plan = await self.preselector.plan(active, fields, doc_ids, allowed=allowed)
+                    plan = await self.preselector.plan(active, fields, doc_ids, allowed=allowed, keywords=keywords,
+                                                       documents=documents)
                 else:
-                    plan = MatchPlan(await self.preselector.candidate_pairs(active, fields, doc_ids, allowed=allowed), {})
+                    plan = MatchPlan(await self.preselector.candidate_pairs(active, fields, doc_ids, allowed=allowed,
+                                                                            documents=documents), {})
             except ApiError as exc:
                 log.warning("matcher.preselection_failed", error=_reason(exc))
         if plan is None:
-            everyone = {s.id for s in subs}
-            plan = MatchPlan({doc_id: set(everyone) for doc_id in doc_ids}, {})
+            plan = MatchPlan({doc_id: set(allowed) for doc_id in doc_ids}, {})
         stats.preselect_s = time.perf_counter() - started
         stats.pairs = sum(len(ids) for ids in plan.to_search.values())
         stats.decided_pairs = plan.decided_pairs
-        stats.preselected = len(set().union(*plan.to_search.values(), *plan.decided.values()))
+        stats.preselected = len(plan.preselected if plan.preselected is not None
+                                else set().union(*plan.to_search.values(), *plan.decided.values()))
         return plan
 
     def _shrink_chunks(self, failed_size: int, reason: str) -> None:
@@ -1372,7 +1819,15 @@ class Matcher:
             log.warning("matcher.chunk_size_reduced", chunk_size=smaller, reason=reason[:200])
             self.chunk_size = smaller
 
-    async def _index(self, documents: dict[str, dict[str, Any]]) -> None:
+    async def _index(self, documents: dict[str, dict[str, Any]], stats: BatchStats | None = None) -> None:
+        started = time.perf_counter()
+        try:
+            await self._bulk_index(documents)
+        finally:
+            if stats is not None:
+                stats.index_s += time.perf_counter() - started
+
+    async def _bulk_index(self, documents: dict[str, dict[str, Any]]) -> None:
         operations: list[dict[str, Any]] = []
         for doc_id, document in documents.items():
             operations.append({"index": {"_index": self.scratch_index, "_id": doc_id}})
@@ -1391,11 +1846,11 @@ class Matcher:
             log.warning("matcher.scratch_cleanup_failed", error=str(exc)[:300], docs=len(doc_ids))
 
     async def _matched_pairs(self, subs: list[Subscription], pairs: dict[str, set[str]], fields: tuple[str, ...],
-                             stats: BatchStats) -> dict[str, set[str]]:
+                             stats: BatchStats, positions: dict[str, int] | None = None) -> dict[str, set[str]]:
         """doc id -> ids of the subscriptions that match it. Each candidate
         subscription is one named clause limited to its candidate articles;
         chunks of them go in a few msearch requests."""
-        searches = candidate_searches(pairs, subs, self.chunk_size)
+        searches = candidate_searches(pairs, subs, self.chunk_size, positions)
         requests = _msearch_requests(searches, self.max_clauses_per_request)
         results = await asyncio.gather(*(self._msearch(request, fields, stats) for request in requests))
         merged: dict[str, set[str]] = {}

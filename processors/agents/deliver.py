@@ -22,22 +22,51 @@ log = structlog.get_logger(__name__)
 DELIVERY_CONCURRENCY = 4  # a slow endpoint must not hold up every other alert
 
 
+class SharedClients:
+    """One Elasticsearch client and one subscription source for all the
+    agent's concurrent actors (each used to keep its own, and reloaded the
+    10,000 subscriptions on its own), closed when the last actor stops."""
+
+    def __init__(self, make):
+        self._make = make      # () -> (es, subscriptions)
+        self._users = 0
+        self._made = None
+
+    def acquire(self):
+        if self._made is None:
+            self._made = self._make()
+        self._users += 1
+        return self._made
+
+    async def release(self) -> None:
+        self._users -= 1
+        if self._users == 0 and self._made is not None:
+            es, self._made = self._made[0], None
+            await es.close()
+
+
 def register(app: faust.App, ctx: WorkerContext) -> None:
     from processors.delivery import deliver, record_delivery_async
     from processors.es.client import make_async_client
-    from processors.subscriptions import CachedSubscriptions, disable_channel_async
+    from processors.matcher import ReloadOnChange
+    from processors.subscriptions import disable_channel_async
 
     settings = ctx.settings
 
+    def make_clients():
+        es = make_async_client(settings.es)
+        return es, ReloadOnChange(es, ctx.indices, settings.alerts.subscriptions_refresh_s)
+
+    shared = SharedClients(make_clients)
+
     @app.agent(ctx.topics.alerts, name=f"{settings.processor.app_id}.deliver", concurrency=DELIVERY_CONCURRENCY)
     async def deliver_agent(stream):
-        es = make_async_client(settings.es)
-        subs = CachedSubscriptions(es, ctx.indices, settings.alerts.subscriptions_refresh_s)
+        es, subs = shared.acquire()
         try:
             async for event in stream.events():
                 await deliver_one(es, subs, event.key, event.value)
         finally:
-            await es.close()
+            await shared.release()
 
     async def goes_to_digest(es, subscription, alert: Alert, key: bytes | None, value: bytes) -> bool:
         """Queue the alert for a digest when the subscription's mode or rate cap says so."""
@@ -63,7 +92,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             return
         # Channels (and their secrets) come from the subscription, never from the
         # alerts topic, which other consumers read too.
-        subscription = next((s for s in await subs.active() if s.id == alert.subscription_id), None)
+        subscription = (await subs.by_id()).get(alert.subscription_id)
         if subscription is None:
             log.info("alert_for_inactive_subscription", alert_id=alert.id, subscription=alert.subscription_id)
             return

@@ -25,9 +25,9 @@ MAX_BACKOFF_S = 30.0
 MATCH_WINDOW_S = 0.2
 
 
-def claim_document(alert: Alert) -> dict:
+def claim_document(alert: Alert, claimed_at: str | None = None) -> dict:
     return {"subscription_id": alert.subscription_id, "story_id": alert.story_id,
-            "article_id": alert.article_id, "state": "pending", "claimed_at": utcnow().isoformat()}
+            "article_id": alert.article_id, "state": "pending", "claimed_at": claimed_at or utcnow().isoformat()}
 
 
 async def claim_alerts(es, index: str, alerts: list[Alert]) -> list[Alert]:
@@ -37,8 +37,9 @@ async def claim_alerts(es, index: str, alerts: list[Alert]) -> list[Alert]:
     if not unique:
         return []
     operations = []
+    claimed_at = utcnow().isoformat()  # one clock read per batch, not per alert
     for alert in unique:
-        operations += [{"create": {"_index": index, "_id": alert.id}}, claim_document(alert)]
+        operations += [{"create": {"_index": index, "_id": alert.id}}, claim_document(alert, claimed_at)]
     response = await es.bulk(operations=operations)
     to_send, conflicts = [], []
     for alert, item in zip(unique, response["items"]):
@@ -67,15 +68,14 @@ async def mark_emitted(es, index: str, alerts: list[Alert]) -> None:
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     from processors.es.client import make_async_client
-    from processors.matcher import Matcher
-    from processors.subscriptions import CachedSubscriptions
+    from processors.matcher import Matcher, ReloadOnChange
 
     settings = ctx.settings
 
     @app.agent(ctx.topics.enriched, name=f"{settings.processor.app_id}.match")
     async def match_agent(stream):
         es = make_async_client(settings.es)
-        subs = CachedSubscriptions(es, ctx.indices, settings.alerts.subscriptions_refresh_s)
+        subs = ReloadOnChange(es, ctx.indices, settings.alerts.subscriptions_refresh_s)
         matcher = Matcher.from_settings(es, settings, subs)
         try:
             # A short window: latency to the alert matters more here than batch size.
@@ -109,7 +109,13 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                                        what="claim alerts", **retry)
 
             async def send_all() -> None:
-                pending = [await ctx.topics.alerts.send(key=a.id.encode(), value=a.to_json()) for a in fresh]
+                # Straight to the producer (the topic is raw bytes both ways): Faust's
+                # Topic.send wraps each message in futures, callbacks and sensors,
+                # 0.2 ms per alert, with ~15 alerts per article.
+                producer = await app.maybe_start_producer()
+                topic = ctx.topics.alerts.get_topic_name()
+                pending = [await producer.send(topic, a.id.encode(), a.to_json(), partition=None, timestamp=None,
+                                               headers=None) for a in fresh]
                 await asyncio.gather(*pending)  # each resolves once Kafka acknowledged it
 
             await with_retries(send_all, what="send alerts", **retry)

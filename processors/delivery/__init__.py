@@ -27,7 +27,7 @@ import structlog
 
 from processors.delivery import email as email_channel
 from processors.delivery import slack, webhook
-from processors.delivery.http import HttpAnswer, TargetRefused, new_client, policy_for, post, safe_target
+from processors.delivery.http import CLIENTS, HttpAnswer, TargetRefused, policy_for, post, safe_target
 from processors.delivery.policy import RetryPolicy, Verdict, classify
 from processors.delivery.signing import BadSecret
 from producers.safety import RefusedAddress, ResolveError
@@ -105,14 +105,16 @@ async def deliver(alert: Alert, channel: ChannelSpec, settings, *, sleep: Sleep 
 
 
 class _Sender:
-    """One channel's single attempt, sharing an HTTP client across attempts."""
+    """One channel's single attempt, with the pooled HTTP client of its target
+    (shared across attempts and alerts: ``http.ClientPool``)."""
 
     def __init__(self, alert: Alert, channel: ChannelSpec, settings):
         self.alert = alert
         self.channel = channel
         self.settings = settings
         self.policy = policy_for(settings.alerts)
-        self.client = new_client(settings.alerts.webhook_timeout_s) if channel.type in ("webhook", "slack") else None
+        self.client = (CLIENTS.get(channel.url or "", settings.alerts.webhook_timeout_s)
+                       if channel.type in ("webhook", "slack") else None)
 
     async def __call__(self) -> HttpAnswer:
         if self.channel.type == "webhook":
@@ -150,8 +152,7 @@ class _Sender:
         return HttpAnswer(250, verdict=Verdict.DELIVERED)
 
     async def aclose(self) -> None:
-        if self.client is not None:
-            await self.client.aclose()
+        """Nothing to close: the client stays in the pool for the next alert."""
 
 
 def _sender(alert: Alert, channel: ChannelSpec, settings) -> _Sender:

@@ -190,9 +190,11 @@ def test_preselection_skips_subscriptions_whose_words_are_absent(run_async, indi
 
     alerts, stats = run_async(go)
     assert sorted(a.subscription_id for a in alerts) == ["present", "present-prefix"]
-    # an absent prefix is ruled out; a keyword field gives no anchor: Elasticsearch decides
+    # an absent prefix is ruled out; a keyword field gives no anchor: a candidate everywhere
     assert stats.candidates == 5 and stats.preselected == 3 and stats.pairs + stats.decided_pairs == 3
-    assert stats.decided_pairs == 1  # "maduro": one term per field, decided from the term vectors
+    # "maduro" (one term per field), "SERGEA*" (a lower-cased prefix) and "topic:sport" (a keyword
+    # term) are all decided in Python, from the term vectors and the article's keyword values
+    assert stats.decided_pairs == 3 and stats.pairs == 0
 
 
 def test_analyze_answers_split_back_per_text(run_async, indices, settings):

@@ -33,6 +33,7 @@ BBC_ARTICLES = 600
 SUBSCRIPTIONS = 200
 MATCH_BATCH = 100   # several matcher batches, like the agent
 DOMAINS = ["bbc.co.uk", "www.reuters.com", "news.example.org"]
+COUNTRIES = ["gb", "US", None, "es"]  # source_country, lower-cased by its normaliser
 _WORD = re.compile(r"[^\W\d_]{4,}")
 
 # Built in, so that the test runs without ../shared: several languages (the
@@ -91,7 +92,8 @@ def _enriched(enricher, articles: list[Article]) -> list[Article]:
 
 
 def builtin_articles(make_article) -> list[Article]:
-    return [make_article(f"https://{DOMAINS[i % len(DOMAINS)]}/builtin/{i}", title, text, domain=DOMAINS[i % len(DOMAINS)])
+    return [make_article(f"https://{DOMAINS[i % len(DOMAINS)]}/builtin/{i}", title, text, domain=DOMAINS[i % len(DOMAINS)],
+                         country=COUNTRIES[i % len(COUNTRIES)])
             for i, (title, text) in enumerate(BUILTIN)]
 
 
@@ -102,7 +104,8 @@ def bbc_articles(make_article, limit: int) -> list[Article]:
     for i, path in enumerate(files[:limit]):
         title, _, text = path.read_text(encoding="utf-8", errors="replace").strip().partition("\n")
         domain = DOMAINS[i % len(DOMAINS)]
-        out.append(make_article(f"https://{domain}/bbc/{path.parent.name}/{path.name}", title.strip(), text.strip(), domain=domain))
+        out.append(make_article(f"https://{domain}/bbc/{path.parent.name}/{path.name}", title.strip(), text.strip(), domain=domain,
+                                country=COUNTRIES[i % len(COUNTRIES)]))
     return out
 
 
@@ -166,6 +169,15 @@ def generated_query(rng: random.Random, v: Vocabulary) -> str:
         lambda: f'entity:"{entity}"',
         lambda: f'entity:"{entity}" OR {a}',
         lambda: f"{entity.split()[0]}",
+        # decided in Python (processors.matcher.term_predicate / filter_predicate): case of
+        # prefixes and of keyword values (lower-cased fields vs topics, compared as is)
+        lambda: f"{a[:5].upper()}* AND NOT {b}",
+        lambda: f"{a[:4]}* OR title:{t}",
+        lambda: f"lang:{rng.choice(v.languages).upper()} AND NOT {b}",
+        lambda: f"topic:{rng.choice(v.topics).capitalize()} OR {a}",
+        lambda: f"(topic:{rng.choice(v.topics)} OR {a}) AND NOT {b}",
+        lambda: f"source:{rng.choice(v.domains).upper()} OR {a}",
+        lambda: f'entity:"{entity.lower()}" OR {b}',
     ]
     return rng.choice(shapes)()
 
@@ -178,6 +190,10 @@ def generated_filters(rng: random.Random, v: Vocabulary) -> dict[str, list[str]]
         filters["sources"] = [rng.choice(v.domains + ["BBC.co.uk"])]
     if rng.random() < 0.25:
         filters["topics"] = rng.sample(v.topics, min(len(v.topics), rng.randint(1, 2)))
+        if rng.random() < 0.2:
+            filters["topics"] = [t.upper() for t in filters["topics"]]  # topics are compared as is
+    if rng.random() < 0.1:
+        filters["countries"] = [rng.choice(["GB", "us", "es"])]
     return filters
 
 
@@ -200,9 +216,9 @@ def generated_subscriptions(articles: list[Article], count: int, seed: int) -> l
 
 # --- the two sides ----------------------------------------------------------------------
 
-def matcher_pairs(run_async, settings, subs, articles, batch) -> set[tuple[str, str]]:
+def matcher_pairs(run_async, settings, subs, articles, batch, phrases=False) -> set[tuple[str, str]]:
     async def go(aes):
-        matcher = Matcher.from_settings(aes, settings, StaticSubscriptions(subs))
+        matcher = Matcher.from_settings(aes, settings, StaticSubscriptions(subs), decide_phrases=phrases)
         pairs, skipped, searched, decided = set(), [], 0, 0
         for start in range(0, len(articles), batch):
             alerts = await matcher.match(articles[start:start + batch])
@@ -242,14 +258,15 @@ def search_pairs(run_async, es, indices, subs, articles) -> set[tuple[str, str]]
 
 def assert_equivalent(run_async, es, indices, settings, articles, seed, batch):
     subs = generated_subscriptions(articles, SUBSCRIPTIONS, seed)
-    matched = matcher_pairs(run_async, settings, subs, articles, batch)
     searched = search_pairs(run_async, es, indices, subs, articles)
-
     by_id = {s.id: s for s in subs}
-    only_matcher = sorted((by_id[s].query, a) for s, a in matched - searched)[:10]
-    only_search = sorted((by_id[s].query, a) for s, a in searched - matched)[:10]
-    assert (only_matcher, only_search) == ([], []), "matcher and search disagree"
-    assert matched == searched
+    # phrases left to Elasticsearch (the default) and decided in Python from term positions
+    for phrases in (False, True):
+        matched = matcher_pairs(run_async, settings, subs, articles, batch, phrases)
+        only_matcher = sorted((by_id[s].query, a) for s, a in matched - searched)[:10]
+        only_search = sorted((by_id[s].query, a) for s, a in searched - matched)[:10]
+        assert (only_matcher, only_search) == ([], []), f"matcher and search disagree (phrases in Python: {phrases})"
+        assert matched == searched
     # The comparison says something only if many subscriptions match, and not all of everything.
     matching_subs = {s for s, _ in searched}
     assert len(matching_subs) >= SUBSCRIPTIONS // 4, f"only {len(matching_subs)} subscriptions match anything"

@@ -194,9 +194,100 @@ def test_term_predicate_decides_the_simplest_queries(query, doc, expected):
 
 @pytest.mark.parametrize(
     "query",
-    ['"armed forces"', "venez*", "topic:politics", "al-qaeda", "a OR b OR c", "a OR b AND c", "a OR NOT b",
-     "maduro soldiers", "over", "over AND maduro"],
+    ['"armed forces"', "venez*", "al-qaeda", "a OR b OR c", "a OR b AND c", "a OR NOT b",
+     "maduro soldiers", "over", "over AND maduro", "lang:é", 'entity:"Nicolás Maduro"', "topic:pol*"],
 )
 def test_term_predicate_leaves_the_rest_to_elasticsearch(query):
-    # phrases, prefixes, keyword fields, several or no terms per field, Lucene's OR/AND mixes
+    # phrases, prefixes without lower-casing fields, several or no terms per field, Lucene's
+    # OR/AND mixes, non-ASCII values of lower-cased keyword fields, keyword prefixes
     assert predicate_of(query, ("text", "text_en")) is None
+
+
+@pytest.mark.parametrize(
+    "query,doc,expected",
+    [
+        ("venez*", {"text": {"venezuela": {}}}, True),
+        ("VENEZ*", {"text_en": {"venezuelan": {}}}, True),
+        ("venez*", {"text": {"avenez": {}}}, False),
+        ("venez* AND NOT maduro", {"text": {"venezuela": {}, "maduro": {}}}, False),
+        ("topic:politics", {"topics": {"politics"}}, True),
+        ("topic:Politics", {"topics": {"politics"}}, False),          # no normaliser on topics
+        ("lang:EN AND maduro", {"language": {"en"}, "text": {"maduro": {}}}, True),
+        ("source:BBC.co.uk", {"source": {"bbc.co.uk"}}, True),
+        ('entity:"Nicolas Maduro" OR army', {"entity": {"nicolas maduro"}}, True),
+        ('entity:"Nicolas Maduro" OR army', {"entity": {"maduro"}}, False),
+    ],
+)
+def test_term_predicate_decides_prefixes_and_keyword_fields(query, doc, expected):
+    from processors.matcher import term_predicate
+
+    reads = set()
+    predicate = term_predicate(parse(query).root, ("text", "text_en"), lookup, ("text", "text_en"), reads)
+    assert predicate(doc) is expected
+    assert reads <= {"topics", "language", "source", "entity"}
+
+
+def test_prefix_needs_every_searched_field_to_lower_case():
+    from processors.matcher import term_predicate
+
+    assert term_predicate(parse("venez*").root, ("text", "text_en"), lookup, ("text",)) is None
+    assert term_predicate(parse("title:venez*").root, ("text", "text_en"), lookup, ("title",)) is not None
+
+
+def _filtered_sub(**filters):
+    from wirewatch.schema import Subscription, SubscriptionFilters
+
+    return Subscription(id="s", name="s", query="x", filters=SubscriptionFilters(**filters))
+
+
+@pytest.mark.parametrize(
+    "filters,doc,expected",
+    [
+        ({"languages": ["EN"]}, {"language": {"en"}}, True),
+        ({"languages": ["es", "fr"]}, {"language": {"en"}}, False),
+        ({"sources": ["BBC.co.uk"]}, {"source": set(), "domain": {"bbc.co.uk"}}, True),   # source or domain
+        ({"topics": ["Sport"]}, {"topics": {"sport"}}, False),                             # exact case
+        ({"topics": ["sport"], "languages": ["en"]}, {"topics": {"sport"}, "language": {"es"}}, False),
+        ({"countries": ["gb"]}, {"source_country": {"gb"}}, True),
+        ({"countries": ["gb"]}, {}, False),
+    ],
+)
+def test_filter_predicate_is_filter_clauses_in_python(filters, doc, expected):
+    from processors.matcher import filter_predicate
+
+    reads = set()
+    assert filter_predicate(_filtered_sub(**filters), reads)(doc) is expected
+    assert reads
+
+
+def test_filter_predicate_leaves_non_ascii_lowercased_values_to_elasticsearch():
+    from processors.matcher import filter_predicate
+
+    assert filter_predicate(_filtered_sub(sources=["españa.es"]), set()) is None
+    assert filter_predicate(_filtered_sub(topics=["économie"]), set()) is not None  # topics: compared as is
+
+
+def test_keyword_facts_normalise_and_drop_what_the_index_ignores():
+    from processors.matcher import keyword_facts
+
+    facts = keyword_facts({"language": "EN", "topics": ["sport", "x" * 200], "source": "Diário", "entity": ["ACME"]},
+                          {"topics": 128})
+    assert facts.values["language"] == {"en"}
+    assert facts.values["topics"] == {"sport"}           # beyond ignore_above: not indexed
+    assert facts.values["entity"] == {"acme"}
+    assert "source" in facts.unsure and "language" not in facts.unsure
+
+
+def test_keyword_decisions_only_where_the_mapping_normalises_as_assumed():
+    from processors.matcher import KEYWORD_FIELDS, KEYWORD_LOWERCASED, keyword_mapping_agrees
+
+    def mapping(overrides):
+        props = {f: {"type": "keyword", **({"normalizer": "ww_lowercase"} if f in KEYWORD_LOWERCASED else {})}
+                 for f in KEYWORD_FIELDS}
+        props.update(overrides)
+        return {"properties": props}
+
+    assert keyword_mapping_agrees(mapping({}))
+    assert not keyword_mapping_agrees(mapping({"topics": {"type": "keyword", "normalizer": "ww_lowercase"}}))
+    assert not keyword_mapping_agrees(mapping({"entity": {"type": "keyword"}}))
+    assert not keyword_mapping_agrees(mapping({"source": {"type": "text"}}))
