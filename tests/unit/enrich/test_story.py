@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from processors.enrich.story import BANDS, NUM_HASHES, StoryIndex, signature, signature_of_words, signature_to_record
+from processors.enrich.story import (BANDS, NUM_HASHES, StoryIndex, signature, signature_of_words, signature_to_record,
+                                     signatures)
 from processors.enrich.text import Analysis
 from wirewatch.schema import Article, Source
 
@@ -174,3 +175,42 @@ def test_band_keys_are_distinct_per_band_and_shared_by_equal_bands():
 def test_huge_words_are_bounded():
     sig = signature_of_words(["x" * 300_000, "y" * 300_000] + [f"w{i}" for i in range(10)])
     assert sig.exact or len(sig.values) == NUM_HASHES
+
+
+def varied_analyses() -> list[Analysis]:
+    """Every path of signature(): exact (empty, tiny, title only), sparse bins (short), repeated
+    shingles, copies, non-Latin scripts, breaks, long texts (cut to their first words, or to
+    MAX_SIGNATURE_BYTES), a long text whose cut ends in a break, a stale or missing folded_body."""
+    sep = "\x01"
+    long_words = " ".join(f"word{i}" for i in range(5000))            # cut at _HEAD_CHARS
+    huge_words = " ".join(["x" * 30_000, "y" * 30_000] + [f"w{i}" for i in range(20)])   # cut at the byte cap
+    hostile = [t for i in range(1000) for t in [f"t{i}"] + [""] * 40]   # < 400 words in the cut, which ends in breaks
+    base = [
+        Analysis.of("", ""), Analysis.of("Title only here", ""), Analysis.of("T", "Too short."),
+        Analysis.of("", "one two three four five six"), Analysis.of("", "one two three four five six seven"),
+        Analysis.of(FIXTURE_TITLE, FIXTURE_BODY), Analysis.of("Copy", FIXTURE_BODY), Analysis.of("Council", OTHER_BODY),
+        Analysis.of("", "breaking news, again. " * 40), Analysis.of("", BOILERPLATE),
+        Analysis.of("", "Правительство объявило о новых мерах в понедельник после переговоров с профсоюзами."),
+        Analysis.of("", "أعلنت الحكومة عن إجراءات جديدة يوم الاثنين بعد المحادثات مع النقابات في العاصمة."),
+        Analysis.of("", "政府 在 周一 与 工会 会谈 后 宣布 了 新 措施 。 " * 30),
+        Analysis.of("", long_words), Analysis.of("", long_words.replace(" ", ", ")), Analysis.of("", huge_words),
+        replace(Analysis.of("", "x"), body_tokens=hostile, folded_body=sep.join(hostile)),
+        replace(Analysis.of("", FIXTURE_BODY), folded_body=""),
+        replace(Analysis.of("", FIXTURE_BODY), body_tokens=Analysis.of("", OTHER_BODY).body_tokens),  # stale
+    ]
+    return base + base[::-1] + [Analysis.of("", "")]   # texts too short to shingle last, too
+
+
+def test_signatures_of_a_batch_equal_those_of_each_article():
+    batch = varied_analyses()
+    expected = [signature(a) for a in batch]
+    assert signatures(batch) == expected
+    assert any(not sig.values for sig in expected) and any(sig.values for sig in expected)
+    assert signatures([]) == []
+    for analysis in batch:
+        assert signatures([analysis]) == [signature(analysis)]
+
+
+def test_signatures_of_a_batch_larger_than_one_pass():
+    batch = [Analysis.of("", f"{OTHER_BODY} number {i}") for i in range(300)] + varied_analyses()
+    assert signatures(batch) == [signature(a) for a in batch]
