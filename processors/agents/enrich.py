@@ -51,30 +51,30 @@ def warm_up(enricher) -> None:
     enricher.language.preload()
     now = utcnow()
     enricher.update_stats, keep = False, enricher.update_stats  # warm-up text is not news
-    for i, text in enumerate(WARM_UP_TEXTS):
-        enricher.enrich(Article(id=f"warm-up-{i}", url=f"https://warm-up.invalid/{i}", title=text, text=text * 3,
-                                source=Source(feed_url="https://warm-up.invalid/feed"),
-                                published_at=now, fetched_at=now))
+    enricher.enrich_batch([Article(id=f"warm-up-{i}", url=f"https://warm-up.invalid/{i}", title=text, text=text * 3,
+                                   source=Source(feed_url="https://warm-up.invalid/feed"),
+                                   published_at=now, fetched_at=now)
+                           for i, text in enumerate(WARM_UP_TEXTS)])
     enricher.update_stats = keep
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     from processors.agents.story import SIGNED_KEY, join_signed, signed_batches, signed_message, signed_topic
     from processors.enrich.pipeline import Enricher
-    from processors.enrich.story import signature
 
     enricher = Enricher.from_settings(ctx.settings)
     warm_up(enricher)
     proc = ctx.settings.processor
     signed = signed_topic(app, ctx)
 
-    def enrich_one(article: Article) -> bytes:
-        analysis = enricher.analyse(article)
-        enrichment = enricher.enrich_analysis(analysis, article_id=article.id)
-        sig = signature(analysis)  # the same tokens: analysed once
-        enrichment.enriched_at = utcnow()
-        enriched = article.model_copy(update={"enrichment": enrichment})
-        return signed_message(enriched.to_json(), article.source.domain or article.source.feed_url, sig)
+    def signed_lines(articles: list[Article]) -> list[bytes]:
+        lines = []
+        for article, done in zip(articles, enricher.enrich_batch(articles)):
+            done.enrichment.enriched_at = utcnow()
+            enriched = article.model_copy(update={"enrichment": done.enrichment})
+            lines.append(signed_message(enriched.to_json(), article.source.domain or article.source.feed_url,
+                                        done.signature))
+        return lines
 
     async def dead_letter(event, exc: Exception) -> None:
         await send_dead_letter(ctx.topics.dead_letters, "enrich", f"{type(exc).__name__}: {exc}",
@@ -97,11 +97,17 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.agent(ctx.topics.raw, name=f"{proc.app_id}.enrich")
     async def enrich_agent(stream):
         async for events in stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S):
-            lines, sent = [], []
+            articles, parsed = [], []
             for event in events:
                 try:
-                    lines.append(enrich_one(parse_article(event.value)))
-                    sent.append(event)
+                    articles.append(parse_article(event.value))
+                    parsed.append(event)
                 except Exception as exc:  # noqa: BLE001 - see failures.py: never escape an agent
                     await dead_letter(event, exc)
-            await send_signed(lines, sent)
+            try:
+                lines = signed_lines(articles)
+            except Exception as exc:  # noqa: BLE001 - a bug of the chain: dead-letter, never stop
+                for event in parsed:
+                    await dead_letter(event, exc)
+                continue
+            await send_signed(lines, parsed)
