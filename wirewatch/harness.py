@@ -110,6 +110,9 @@ class ReceivedWebhook:
 
 
 class _WebhookHandler(BaseHTTPRequestHandler):
+    # Keep-alive, as real receivers do: with HTTP/1.0 every webhook paid a new connection.
+    protocol_version = "HTTP/1.1"
+
     def log_message(self, *args) -> None:
         pass
 
@@ -117,6 +120,7 @@ class _WebhookHandler(BaseHTTPRequestHandler):
         receiver: WebhookReceiver = self.server.owner  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_WEBHOOK_BODY:
+            self.close_connection = True  # the unread body would be taken for the next request
             self.send_error(413)
             return
         body = self.rfile.read(length)
