@@ -15,6 +15,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from bench.enrich import peak_rss_mb
 from wirewatch.harness import WorkerProcess
 from wirewatch.names import Indices, Topics
 from wirewatch.schema import Article, Source, article_id
@@ -228,11 +229,13 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             paced = paced_phase(settings, rng, pool, args.paced_rate, args.paced_seconds) if args.paced_rate > 0 else 0
             time.sleep(10 if paced else 0)  # the last paced articles' alerts
+            rss = [peak_rss_mb(w.proc.pid) for w in running]
         n = len(articles)
         print(f"produce      {n / (t_produced - t0):9.0f} articles/s")
         for stage in ("enrich", "index", "match"):
             print(f"{stage:<12} {n / (done[stage] - t0):9.0f} articles/s (from first produce to stage done)")
         end = max(done.values())
+        print(f"memory       peak RSS per worker (all agents): {', '.join(f'{mb:.0f} MB' for mb in rss)}")
         print(f"end-to-end   {n / (end - t0):9.0f} articles/s ({end - t0:.1f} s for {n})")
         backlog, probe = alert_latencies(bootstrap, topics.alerts)
         print(f"alerts       {len(backlog)} in the burst ({len(backlog) / n:.2f} per article); produce->alert "
