@@ -22,11 +22,17 @@ import math
 import re
 from collections import Counter
 from collections.abc import MutableMapping
-from typing import Iterable
+from itertools import compress, repeat
+from operator import contains, gt
+from typing import Callable, Iterable
+
+from pydantic import TypeAdapter
 
 from processors.enrich.data import read_background, stopwords
-from processors.enrich.text import Analysis, fold_tokens, words
+from processors.enrich.text import BREAK, Analysis, fold_tokens, fold_word, words
 from wirewatch.schema import Keyword
+
+_KEYWORDS = TypeAdapter(list[Keyword])  # validates a list in one call, ~3x faster than Keyword() each
 
 TOP_N = 10
 MAX_PHRASE_WORDS = 4
@@ -38,6 +44,8 @@ MULTIWORD_BONUS = 0.35        # per extra word
 NAME_BONUS = 1.15
 TITLE_EXTRA_COUNT = 2
 BACKGROUND_CACHE_SIZE = 200_000
+CODE_CACHE_SIZE = 200_000     # token codes per (language, mode); names' keys
+MAX_CODE_MAPS = 64
 COMMON_ZIPF = 4.5             # a sentence-initial capital on a word this common is not a name
 MAX_NAME_SHARE = 0.6          # names may take at most this share of the slots
 _DOCS_KEY = "\x00docs"
@@ -65,10 +73,11 @@ class DocumentFrequency:
     def observe(self, words: Iterable[str]) -> None:
         """Count one article's distinct words."""
         store = self.store
+        distinct = words if isinstance(words, (set, frozenset)) else set(words)  # Analysis.vocabulary already is
         if isinstance(store, Counter):
-            store.update(set(words))  # counted in C
+            store.update(distinct)  # counted in C
         else:
-            for word in set(words):
+            for word in distinct:
                 store[word] = store.get(word, 0) + 1
         store[_DOCS_KEY] = self.n_docs + 1
         if len(store) > self.max_terms:
@@ -92,14 +101,29 @@ class DocumentFrequency:
         return math.log((n + 1) / (self.df(word) + 1)) / math.log(n + 1)
 
 
-# A candidate is a list [count, surface as first written, capitalised], keyed by
-# its folded word (one word) or tuple of folded words: cheaper than objects
-# in the loop that sees every word.
-COUNT, SURFACE, CAPITALISED = 0, 1, 2
-
-
-def key_words(key: str | tuple[str, ...]) -> tuple[str, ...]:
-    return (key,) if isinstance(key, str) else key
+# How runs are found. Each token is looked up, through a bounded cache, to a
+# "code": its folded word followed by _SEP when it can be part of a phrase, or
+# _CUT when it cannot. Joining the codes and splitting at whitespace then gives
+# every run as its candidate key, in order, with C loops only (str.join,
+# str.replace, str.split, map): Python code runs per distinct candidate, not
+# per word or per run. Codes only hold alphabetic words, so the characters
+# below never clash with a word.
+_CUT = " "        # str.split() drops the empty runs between cuts
+_BREAK = " \n"    # the code of a BREAK token: a cut that starts a sentence
+_SEP = "\x04"     # ends each word of a code; joins the words of a key: "political\x04prisoners"
+_CAP_SEP = "\x05"  # ends each word of a capitalised code, when capitalised runs are wanted
+_MAYBE = "\x06"   # before a capitalised common word: lowercase where it starts a sentence
+# A word whose key is not how it is written (folding changed it, or it is
+# capitalised) is coded _ALTERED + written + _FOLD + folded: the few runs that
+# hold one give both their key and their surface without a second pass.
+_ALTERED = "\x07"
+_FOLD = "\x08"
+_KEY_RE = re.compile(r"\x07[^\x08]*\x08")
+_WRITTEN_RE = re.compile(r"\x07|\x08[^\x04]*")
+# "the Prime Minister": a capitalised common word that does not start a sentence is a capital.
+_MAYBE_CAPITAL_RE = re.compile(r"\x06([^\s\x04]*)\x04")
+# Runs of one case, when capitalised runs are wanted too: a change of case cuts a run.
+_CASE_RUN_RE = re.compile(r"(?:[^\s\x04\x05]+\x04)+|(?:[^\s\x04\x05]+\x05)+")
 
 
 class KeywordExtractor:
@@ -112,9 +136,10 @@ class KeywordExtractor:
         self._english_stop = stopwords("en")
         self._english_background = read_background("en")
         self._common_words: dict[str, frozenset[str]] = {}
-        self._bg_cache: dict[int, dict[str, float]] = {}
-        self._name_keys: dict[str, str | tuple[str, ...] | None] = {}
+        self._bg_cache: dict[int, _BackgroundSpecificity] = {}
+        self._name_keys: dict[str, str | None] = {}
         self._stop_sets: dict[str, frozenset[str]] = {}
+        self._codes: dict[tuple, _TokenCodes] = {}
 
     def _stop(self, language: str | None) -> frozenset[str]:
         """The language's stopwords plus English ones (quotes and names mix them), one object per language."""
@@ -139,19 +164,25 @@ class KeywordExtractor:
                 return own
         return self._english_background
 
+    def _token_codes(self, language: str | None, with_capitals: bool) -> _TokenCodes:
+        stop, common = self._stop(language), self._common(language)
+        key = (stop, common, with_capitals)  # frozensets cache their hash
+        codes = self._codes.get(key)
+        if codes is None:
+            if len(self._codes) >= MAX_CODE_MAPS:
+                self._codes.clear()
+            codes = self._codes[key] = _TokenCodes(stop, common, with_capitals)
+        return codes
+
+    def _background_specificities(self, background: dict[str, float]) -> _BackgroundSpecificity:
+        cache = self._bg_cache.get(id(background))
+        if cache is None or cache.background is not background:
+            cache = self._bg_cache[id(background)] = _BackgroundSpecificity(background, self._english_background)
+        return cache
+
     def background_specificity(self, word: str, background: dict[str, float]) -> float:
         """0 (as common as "the") .. 1 (not in the list), cached per background list."""
-        cache = self._bg_cache.get(id(background))
-        if cache is None or len(cache) > BACKGROUND_CACHE_SIZE:
-            cache = self._bg_cache[id(background)] = {}
-        spec = cache.get(word)
-        if spec is None:
-            zipf = background.get(word)
-            if zipf is None:
-                zipf = self._english_background.get(word)
-            spec = UNKNOWN_WORD_SPECIFICITY if zipf is None else max(0.0, (ZIPF_CEILING - zipf) / ZIPF_CEILING)
-            cache[word] = spec
-        return spec
+        return self._background_specificities(background)[word]
 
     def word_specificity(self, word: str, background: dict[str, float], corpus: tuple[int, float] | None = None) -> float:
         """Background specificity, blended with the stream's counts once there are enough."""
@@ -165,85 +196,201 @@ class KeywordExtractor:
                 names: Iterable[tuple[str, int]] | None = None) -> list[Keyword]:
         """Top key phrases. `names`: (name, mentions) from the entity step, which
         replace this step's own guess at capitalised names when given."""
-        stop = self._stop(language)
-        background = self._background(language)
-        skip_capitalised = names is not None
-        cands: dict = {}
-        common = self._common(language)
-        collect(cands, analysis.body_surfaces, analysis.body_tokens, stop, skip_capitalised, 1, common)
-        collect(cands, analysis.title_surfaces, analysis.title_tokens, stop, skip_capitalised, TITLE_EXTRA_COUNT + 1, common)
-        if names is None:
-            _fold_partial_names(cands)
+        with_capitals = names is None
+        codes = self._token_codes(language, with_capitals)
+        body = _Stream(analysis.body_surfaces, codes)
+        title = _Stream(analysis.title_surfaces, codes)
+        counts = Counter(body.runs)
+        for _ in range(TITLE_EXTRA_COUNT + 1):  # a title phrase counts extra
+            counts.update(title.runs)
+        name_surfaces: dict[str, str] = {}
+        if with_capitals:
+            capitalised = _capitalised_keys(body, title)
+            _fold_partial_names(counts, capitalised)
+            counts = +counts  # without the partial names folded away (count 0)
         else:
+            capitalised = set()
             for name, count in names:
                 key = self._name_key(name)
                 if key is None or count <= 0:
                     continue
-                cand = cands.get(key)
-                if cand is None:
-                    cands[key] = [count, name, True]
-                else:
-                    cand[COUNT] += count
-                    cand[CAPITALISED] = True
-        return self._rank(cands, background)
+                if key not in counts:  # else it keeps the surface it was first seen with
+                    name_surfaces[key] = name
+                counts[key] += count
+                capitalised.add(key)
 
-    def _name_key(self, name: str) -> str | tuple[str, ...] | None:
-        """Folded key of an entity name, cached: names repeat from article to article."""
+        def surface(key: str) -> str:
+            name = name_surfaces.get(key)
+            return name if name is not None else body.surface(key) or title.surface(key) or ""
+
+        return self._rank(counts, capitalised, self._background(language), surface)
+
+    def _name_key(self, name: str) -> str | None:
+        """Key of an entity name, cached: names repeat from article to article."""
         if name in self._name_keys:
             return self._name_keys[name]
-        folded = fold_tokens(words(name))
-        key: str | tuple[str, ...] | None = None if not folded else folded[0] if len(folded) == 1 else tuple(folded)
-        if len(self._name_keys) >= BACKGROUND_CACHE_SIZE:
+        key = _SEP.join(fold_tokens(words(name))) or None
+        if len(self._name_keys) >= CODE_CACHE_SIZE:
             self._name_keys.clear()
         self._name_keys[name] = key
         return key
 
-    def _specificities(self, cands: dict, background: dict[str, float]) -> dict[str, float]:
+    def _specificities(self, keys: Iterable[str], background: dict[str, float]) -> dict[str, float]:
         """Specificity of every word of the candidates, in one pass."""
-        needed: set[str] = set()
-        for key in cands:
-            if isinstance(key, str):
-                needed.add(key)
-            else:
-                needed.update(key)
-        cache = self._bg_cache.get(id(background))
-        if cache is None or len(cache) > BACKGROUND_CACHE_SIZE:
-            cache = self._bg_cache[id(background)] = {}
-        bg = {w: cache[w] if w in cache else self.background_specificity(w, background) for w in needed}
+        needed = set(_SEP.join(keys).split(_SEP))
+        bg = self._background_specificities(background)
         n_docs = self.df.n_docs
         if n_docs < MIN_DOCS_FOR_CORPUS:
-            return bg
+            return dict(zip(needed, map(bg.__getitem__, needed)))
         store_get, log, log_n = self.df.store.get, math.log, math.log(n_docs + 1)
-        return {w: 0.5 * b + 0.5 * log((n_docs + 1) / (store_get(w, 0) + 1)) / log_n for w, b in bg.items()}
+        return {w: 0.5 * b + 0.5 * log((n_docs + 1) / (store_get(w, 0) + 1)) / log_n
+                for w, b in zip(needed, map(bg.__getitem__, needed))}
 
-    def _rank(self, cands: dict, background: dict[str, float]) -> list[Keyword]:
-        spec = self._specificities(cands, background)
-        scored = []
+    def _rank(self, counts: Counter, capitalised: set[str], background: dict[str, float],
+              surface: Callable[[str], str]) -> list[Keyword]:
+        spec = self._specificities(counts, background)
         log = math.log
-        for key, (count, surface, cap) in cands.items():
-            if count <= 0:
-                continue
-            if isinstance(key, str):
+        scored = []
+        for key, count in counts.items():
+            cap = key in capitalised
+            if _SEP not in key:
                 score = (1 + log(count)) * spec[key]
             else:
-                total = sum([spec[w] for w in key])
+                key_words = key.split(_SEP)
+                n_words = len(key_words)
+                total = sum([spec[w] for w in key_words])
                 # A phrase seen once is often just adjacent words: only repeated or
                 # capitalised phrases earn the full multi-word bonus.
                 bonus = MULTIWORD_BONUS if count > 1 or cap else MULTIWORD_BONUS / 3
-                score = (1 + log(count)) * (total / len(key)) * (1 + bonus * (len(key) - 1))
+                score = (1 + log(count)) * (total / n_words) * (1 + bonus * (n_words - 1))
             if cap:
                 score *= NAME_BONUS
-            scored.append((score, surface, cap))
+            scored.append((score, key, cap))
         scored.sort(key=lambda item: -item[0])
         top = _with_name_quota(scored, self.top_n)
         if not top:
             return []
         best = top[0][0] or 1.0
-        return [Keyword(phrase=surface, score=round(score / best, 3)) for score, surface, _ in top]
+        return _KEYWORDS.validate_python([{"phrase": surface(key), "score": round(score / best, 3)}
+                                          for score, key, _ in top])
+
+
+class _BackgroundSpecificity(dict):
+    """folded word -> 0 (as common as "the") .. 1 (not in the list), for one
+    background list; fills itself, so lookups through `map` stay in C. Bounded."""
+
+    def __init__(self, background: dict[str, float], fallback: dict[str, float]):
+        super().__init__()
+        self.background, self.fallback = background, fallback
+
+    def __missing__(self, word: str) -> float:
+        if len(self) > BACKGROUND_CACHE_SIZE:
+            self.clear()
+        zipf = self.background.get(word)
+        if zipf is None:
+            zipf = self.fallback.get(word)
+        spec = self[word] = UNKNOWN_WORD_SPECIFICITY if zipf is None else max(0.0, (ZIPF_CEILING - zipf) / ZIPF_CEILING)
+        return spec
+
+
+class _TokenCodes(dict):
+    """surface word -> code, for one stoplist and common-word list; fills itself. Bounded.
+
+    A lowercase content word is coded as its folded word + _SEP, a capitalised
+    one as _ALTERED + word + _FOLD + folded + _CAP_SEP when `with_capitals`
+    (else _CUT), a capitalised common word with _MAYBE in front instead and
+    _SEP ("Political prisoners are..." starts a lowercase phrase, "the Prime
+    Minister" is a name); anything else is _CUT.
+    """
+
+    def __init__(self, stop: frozenset[str], common: frozenset[str], with_capitals: bool):
+        super().__init__({BREAK: _BREAK})
+        self.stop, self.common, self.with_capitals = stop, common, with_capitals
+
+    def __missing__(self, surface: str) -> str:
+        if len(self) > CODE_CACHE_SIZE:
+            self.clear()
+            self[BREAK] = _BREAK
+        code = self[surface] = self._code(surface)
+        return code
+
+    def _code(self, surface: str) -> str:
+        folded = fold_word(surface)  # as Analysis folds it
+        if not folded or folded in self.stop or len(folded) < 2 or not folded.isalpha():
+            return _CUT  # (a word of combining marks only folds to nothing: a cut, where the tokens had a break)
+        if surface.islower():
+            return folded + _SEP if folded == surface else _ALTERED + surface + _FOLD + folded + _SEP
+        if folded in self.common:
+            return _MAYBE + surface + _FOLD + folded + _SEP
+        return _ALTERED + surface + _FOLD + folded + _CAP_SEP if self.with_capitals else _CUT
+
+
+class _Stream:
+    """The runs of one token stream (body or title), in order, as candidate keys,
+    and the surface of a key: its words as first written in the stream."""
+
+    def __init__(self, surfaces: list[str], codes: _TokenCodes):
+        self.runs, self.capitalised, self._written = _runs(surfaces, codes)
+        self._first: dict[str, int] | None = None
+
+    def surface(self, key: str) -> str | None:
+        """None if the key is not in this stream."""
+        if self._first is None:
+            runs = self.runs
+            self._first = dict(zip(reversed(runs), range(len(runs) - 1, -1, -1)))  # the first index wins
+        i = self._first.get(key)
+        if i is None:
+            return None
+        return self._written.get(i, key).replace(_SEP, " ")
+
+
+def _runs(surfaces: list[str], codes: _TokenCodes) -> tuple[list[str], list[bool] | None, dict[int, str]]:
+    """The runs of one stream in order (long ones cut into pieces) as keys, whether
+    each is capitalised, and how the runs whose key is not their surface were written."""
+    joined = _BREAK + "".join(map(codes.__getitem__, surfaces)) + _CUT  # a stream starts like a sentence
+    if _MAYBE in joined:
+        joined = joined.replace(_BREAK + _MAYBE, _BREAK + _ALTERED)
+        joined = _MAYBE_CAPITAL_RE.sub(_ALTERED + "\\1" + _CAP_SEP if codes.with_capitals else _CUT, joined)
+    if not codes.with_capitals:
+        # Without the _SEP that ends its last word, a run is its key.
+        runs, capitalised = joined.replace(_SEP + _CUT, _CUT).split(), None
+    else:
+        found = _CASE_RUN_RE.findall(joined)
+        runs = [run[:-1].replace(_CAP_SEP, _SEP) for run in found]
+        capitalised = [run.endswith(_CAP_SEP) for run in found]
+    _cut_long_runs(runs, capitalised)
+    written: dict[int, str] = {}
+    if _ALTERED in joined:  # a few runs
+        for i in compress(range(len(runs)), map(contains, runs, repeat(_ALTERED))):
+            written[i] = _WRITTEN_RE.sub("", runs[i])
+            runs[i] = _KEY_RE.sub("", runs[i])
+    return runs, capitalised, written
+
+
+def _cut_long_runs(runs: list[str], capitalised: list[bool] | None) -> None:
+    """Replace each run over its length limit by its 3-word then 2-word pieces, in place."""
+    limit = MAX_LOWERCASE_PHRASE_WORDS - 1  # in separators
+    long_runs = list(compress(range(len(runs)), map(gt, map(str.count, runs, repeat(_SEP)), repeat(limit))))
+    for i in reversed(long_runs):  # from the end, so that earlier indices stay valid
+        cap = capitalised is not None and capitalised[i]
+        run_words = runs[i].split(_SEP)
+        if cap and len(run_words) <= MAX_PHRASE_WORDS:
+            continue
+        pieces = [_SEP.join(run_words[a:a + k]) for k in (3, 2) for a in range(len(run_words) - k + 1)]
+        runs[i:i + 1] = pieces
+        if capitalised is not None:
+            capitalised[i:i + 1] = [cap] * len(pieces)
+
+
+def _capitalised_keys(body: _Stream, title: _Stream) -> set[str]:
+    """Keys whose first occurrence (body before title) is capitalised."""
+    first: dict[str, bool] = dict(zip(reversed(title.runs), reversed(title.capitalised or ())))
+    first.update(zip(reversed(body.runs), reversed(body.capitalised or ())))  # the earliest write comes last
+    return {key for key, cap in first.items() if cap}
 
 
 def _with_name_quota(scored: list[tuple[float, str, bool]], top_n: int) -> list[tuple[float, str, bool]]:
-    """Best phrases, names taking at most MAX_NAME_SHARE of the slots when other phrases exist."""
+    """Best phrases (`scored` is best first), names taking at most MAX_NAME_SHARE of the slots when other phrases exist."""
     max_names = max(1, int(top_n * MAX_NAME_SHARE))
     top, skipped, names = [], [], 0
     for item in scored:
@@ -260,97 +407,25 @@ def _with_name_quota(scored: list[tuple[float, str, bool]], top_n: int) -> list[
     return top
 
 
-_RUN_RE = re.compile(r"c+")
-_KIND_CACHE_SIZE = 200_000
-
-
-class _WordKinds(dict):
-    """folded word -> " " (cannot be part of a phrase) or "c" (content word); fills itself."""
-
-    def __init__(self, stop: frozenset[str]):
-        super().__init__({"": " "})
-        self.stop = stop
-
-    def __missing__(self, word: str) -> str:
-        if len(self) > _KIND_CACHE_SIZE:
-            self.clear()
-            self[""] = " "
-        kind = self[word] = " " if (word in self.stop or len(word) < 2 or not word.isalpha()) else "c"
-        return kind
-
-
-_kinds_by_stoplist: dict[frozenset[str], _WordKinds] = {}
-
-
-def _word_kinds(stop: frozenset[str]) -> _WordKinds:
-    kinds = _kinds_by_stoplist.get(stop)  # a frozenset caches its hash
-    if kinds is None:
-        if len(_kinds_by_stoplist) > 64:
-            _kinds_by_stoplist.clear()
-        kinds = _kinds_by_stoplist[stop] = _WordKinds(stop)
-    return kinds
-
-
-def collect(cands: dict, surfaces: list[str], folded: list[str], stop: frozenset[str],
-            skip_capitalised: bool, weight: int, common: frozenset[str] = frozenset()) -> None:
-    """Add the runs of content words of one token stream to `cands`.
-
-    A run is cut at stopwords, numbers, 1-letter words, punctuation breaks
-    and where capitalisation changes. Per-word work is done by C loops (a
-    cached word -> kind map through `map`, `str.islower` through `map`, a
-    regex over the one-letter-per-word kind string); Python code runs per run.
-    A common word capitalised because it starts a sentence ("Political
-    prisoners are...") counts as lowercase.
-    """
-    kinds = "".join(map(_word_kinds(stop).__getitem__, folded))
-    lower = list(map(str.islower, surfaces))
-    for run in _RUN_RE.finditer(kinds):
-        i, j = run.span()
-        start = i
-        cap = not lower[i] and not ((i == 0 or not folded[i - 1]) and folded[i] in common)
-        for t in range(i + 1, j):
-            if lower[t] == cap:  # capitalisation changes
-                _add(cands, surfaces, folded, start, t, cap, skip_capitalised, weight)
-                start, cap = t, not cap
-        _add(cands, surfaces, folded, start, j, cap, skip_capitalised, weight)
-
-
-def _add(cands: dict, surfaces: list[str], folded: list[str], i: int, j: int, cap: bool,
-         skip_capitalised: bool, weight: int) -> None:
-    if cap and skip_capitalised:
-        return
-    limit = MAX_PHRASE_WORDS if cap else MAX_LOWERCASE_PHRASE_WORDS
-    if j - i <= limit:
-        pieces: Iterable[tuple[int, int]] = ((i, j),)
-    else:
-        pieces = [(a, a + k) for k in (3, 2) for a in range(i, j - k + 1)]
-    for a, b in pieces:
-        key = tuple(folded[a:b]) if b - a > 1 else folded[a]
-        cand = cands.get(key)
-        if cand is None:
-            cands[key] = [weight, " ".join(surfaces[a:b]) if b - a > 1 else surfaces[a], cap]
-        else:
-            cand[COUNT] += weight
-
-
-def _fold_partial_names(cands: dict) -> None:
+def _fold_partial_names(counts: Counter, capitalised: set[str]) -> None:
     """Move the count of "López" / "Flores Ortiz" to the most frequent longer name containing it."""
-    names = [(key, c) for key, c in cands.items() if c[CAPITALISED] and not isinstance(key, str)]
+    names = [key for key in counts if key in capitalised and _SEP in key]
     if not names:
         return
-    by_word: dict[str, list[tuple[tuple[str, ...], list]]] = {}
-    for key, cand in names:
-        for w in set(key):
-            by_word.setdefault(w, []).append((key, cand))
-    for key, cand in list(cands.items()):
-        if not cand[CAPITALISED] or cand[COUNT] <= 0:
+    by_word: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    for key in names:
+        key_words = tuple(key.split(_SEP))
+        for w in set(key_words):
+            by_word.setdefault(w, []).append((key_words, key))
+    for key in list(counts):
+        if key not in capitalised or counts[key] <= 0:
             continue
-        words_ = key_words(key)
-        longer = [c for k, c in by_word.get(words_[0], ()) if len(k) > len(words_) and _contains(k, words_)]
+        key_words = tuple(key.split(_SEP))
+        longer = [k for ws, k in by_word.get(key_words[0], ()) if len(ws) > len(key_words) and _contains(ws, key_words)]
         if longer:
-            target = max(longer, key=lambda c: c[COUNT])
-            target[COUNT] += cand[COUNT]
-            cand[COUNT] = 0
+            target = max(longer, key=counts.__getitem__)
+            counts[target] += counts[key]
+            counts[key] = 0
 
 
 def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:

@@ -55,3 +55,34 @@ def test_spanish_and_empty_text():
     es = Analysis.of("", "La Fiscalía Anticorrupción estudia recurrir la imputación de la infanta. La imputación de la infanta sigue.")
     assert "imputación" in " ".join(phrases(extractor.extract(es, "es")))
     assert extractor.extract(Analysis.of("", ""), "en") == []
+
+
+def test_long_lowercase_runs_are_cut_into_three_and_two_word_pieces():
+    text = Analysis.of("", "They sell fast broadband internet connections. Fast broadband internet connections grow.")
+    found = phrases(KeywordExtractor().extract(text, "en", []))
+    assert "fast broadband internet connections" not in [p.lower() for p in found]
+    assert {"broadband internet connections", "broadband internet"} & set(found)
+
+
+def test_a_phrase_counts_once_whatever_its_case_at_a_sentence_start():
+    text = Analysis.of("", "Oil prices, again. Traders watch oil prices. Analysts expect oil prices to rise.")
+    keywords = KeywordExtractor().extract(text, "en", [])
+    lowered = [k.phrase.lower() for k in keywords]
+    assert lowered.count("oil prices") == 1  # "Oil prices" starting a sentence is the same phrase
+
+
+def test_accented_phrases_keep_their_accents_and_names_their_capitals():
+    text = Analysis.of("", "La imputación de la infanta. Otra imputación de la infanta, según Ángel Vivas.")
+    found = phrases(KeywordExtractor().extract(text, "es"))
+    assert "imputación" in " ".join(found)
+    assert "Ángel Vivas" in found  # a capitalised run, as written
+
+
+def test_token_code_cache_is_bounded(monkeypatch):
+    import processors.enrich.keywords as keywords
+
+    monkeypatch.setattr(keywords, "CODE_CACHE_SIZE", 20)
+    extractor = KeywordExtractor()
+    for i in range(10):
+        extractor.extract(Analysis.of("", " ".join(f"word{i}x{j} alpha{i}y{j}" for j in range(10))), "en", [])
+    assert all(len(codes) <= 21 for codes in extractor._codes.values())
