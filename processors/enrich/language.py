@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain, islice
 
 import structlog
 
@@ -83,6 +83,15 @@ _HINDI_MARKERS = frozenset("है हैं था थे की का के 
 _FAST_PATH_LANGUAGES = frozenset(background_languages())
 _LATIN_LETTER_RE = re.compile(r"[a-zA-Z\u00c0-\u024f\u1e00-\u1eff]")
 _NON_LATIN_RE = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u1e00-\u1eff]")
+# Letter counting is the hot part of dominant_script. ASCII letters are counted by
+# deleting every other byte (bytes.translate, one C pass); the rare accented
+# Latin letters by a plain range regex, much cheaper than the \W-based ones.
+_ASCII_NON_LETTERS = bytes(c for c in range(128) if not chr(c).isalpha())
+# Latin-1 bytes that are not Latin letters by _LATIN_LETTER_RE's ranges (a-z, A-Z, U+00C0-U+00FF).
+_LATIN1_NON_LETTERS = bytes(c for c in range(256) if not _LATIN_LETTER_RE.match(chr(c)))
+_NON_ASCII_LATIN_LETTER_RE = re.compile(r"[\u00c0-\u024f\u1e00-\u1eff]")
+# Below U+0370 (where Greek, the first script of _SCRIPTS, starts) a text can only be Latin.
+_FROM_FIRST_SCRIPT_RE = re.compile(r"[^\x00-\u036f]")
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,12 @@ def dominant_script(text: str) -> tuple[str, int]:
     """The script most of the letters are written in, and how many letters were seen."""
     sample = text[:SCRIPT_SAMPLE_CHARS]
     if sample.isascii():
-        return "latin", sum(map(str.isalpha, sample))
+        return "latin", _ascii_letters(sample)
+    latin1 = _latin1(sample)
+    if latin1 is not None:  # "£", "é", "ß": still Latin only
+        return "latin", len(latin1.translate(None, _LATIN1_NON_LETTERS))
+    if _FROM_FIRST_SCRIPT_RE.search(sample) is None:  # "’", "ő": still Latin only
+        return "latin", _ascii_letters(sample) + len(_NON_ASCII_LATIN_LETTER_RE.findall(sample))
     non_latin = _NON_LATIN_RE.findall(sample)
     latin_letters = len(_LATIN_LETTER_RE.findall(sample))
     if not non_latin:
@@ -123,9 +137,30 @@ def dominant_script(text: str) -> tuple[str, int]:
     return best
 
 
+def _latin1(text: str) -> bytes | None:
+    """The text in Latin-1 (one C copy), or None when it has a character above U+00FF."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+
+
+def _ascii_letters(text: str) -> int:
+    """How many a-z / A-Z letters a text has (its other characters are ignored)."""
+    return len(text.encode("ascii", "ignore").translate(None, _ASCII_NON_LETTERS))
+
+
+# The vote adds, for each word of the sample, one to every language the word is
+# a function word of. Each word's languages are packed into one integer, one
+# 16-bit counter per language, so the whole vote is a sum of integers done in C
+# (sum(map(...))) instead of a Python loop over words and languages.
+_COUNTER_BITS = 16
+assert SAMPLE_WORDS < 1 << _COUNTER_BITS, "a language's counter must not overflow into the next"
+
+
 @lru_cache(maxsize=1)
-def _function_words() -> tuple[tuple[str, ...], dict[str, tuple[int, ...]]]:
-    """Languages, and word -> indexes of the languages it is a most common word of."""
+def _function_words() -> tuple[tuple[str, ...], dict[str, int]]:
+    """Languages, and word -> its packed vote (one counter per language it is a most common word of)."""
     table: dict[str, frozenset[str]] = {}
     for lang in background_languages():
         table[lang] = frozenset(list(read_background(lang))[:FUNCTION_WORDS_PER_LANGUAGE])
@@ -134,11 +169,11 @@ def _function_words() -> tuple[tuple[str, ...], dict[str, tuple[int, ...]]]:
         if words:
             table.setdefault(lang, words)
     languages = tuple(sorted(table))
-    index: dict[str, list[int]] = {}
+    votes: dict[str, int] = {}
     for i, lang in enumerate(languages):
         for word in table[lang]:
-            index.setdefault(word, []).append(i)
-    return languages, {w: tuple(ix) for w, ix in index.items()}
+            votes[word] = votes.get(word, 0) + (1 << (_COUNTER_BITS * i))
+    return languages, votes
 
 
 def vote_function_words(tokens: list[str]) -> tuple[str | None, float, float]:
@@ -146,17 +181,26 @@ def vote_function_words(tokens: list[str]) -> tuple[str | None, float, float]:
     sample = tokens[:SAMPLE_WORDS]
     if not sample:
         return None, 0.0, 0.0
-    languages, index = _function_words()
-    hits = [0] * len(languages)
-    counts = Counter(sample)
-    for word in counts.keys() & index.keys():  # set intersection in C: only function words loop
-        n = counts[word]
-        for i in index[word]:
-            hits[i] += n
+    languages, votes = _function_words()
+    packed = sum(map(votes.__getitem__, filter(votes.__contains__, sample)))
+    mask = (1 << _COUNTER_BITS) - 1
+    hits = [(packed >> (_COUNTER_BITS * i)) & mask for i in range(len(languages))]
     ranked = sorted(zip(hits, languages), reverse=True)
     total = len(sample)
     second = ranked[1][0] / total if len(ranked) > 1 else 0.0
     return ranked[0][1], ranked[0][0] / total, second
+
+
+def first_words(analysis: Analysis, limit: int) -> list[str]:
+    """The first `limit` folded words of title then body (analysis.words[:limit]),
+    without building the whole article's word list."""
+    return list(islice(filter(None, chain(analysis.title_tokens, analysis.body_tokens)), limit))
+
+
+def few_distinct(words: list[str], minimum: int) -> bool:
+    """Fewer than `minimum` distinct words. A short prefix usually settles it,
+    which spares building a set of the whole sample."""
+    return len(set(words[:4 * minimum])) < minimum and len(set(words)) < minimum
 
 
 class LanguageDetector:
@@ -213,14 +257,15 @@ class LanguageDetector:
             return fallback
         if script in _SINGLE_LANGUAGE_SCRIPT:
             return LanguageGuess(_SINGLE_LANGUAGE_SCRIPT[script], 0.95, "script")
+        sample = first_words(analysis, SAMPLE_WORDS)
         if script == "devanagari":
-            nepali = _marker_share(analysis.words, _NEPALI_MARKERS, _HINDI_MARKERS)
+            nepali = _marker_share(sample, _NEPALI_MARKERS, _HINDI_MARKERS)
             if nepali is not None:
                 return LanguageGuess(nepali and "ne" or "hi", 0.8, "function-words")
         if script == "latin":
-            if len(analysis.words) < MIN_WORDS or len(set(analysis.words[:SAMPLE_WORDS])) < MIN_WORDS:
+            if len(sample) < MIN_WORDS or few_distinct(sample, MIN_WORDS):
                 return fallback  # too short, or junk repeating one "word"
-            best, share, second = vote_function_words(analysis.words)
+            best, share, second = vote_function_words(sample)
             decisive = share >= FAST_MIN_SHARE and share >= FAST_MIN_MARGIN * second
             # Dutch and Catalan lists are only rivals: Afrikaans reads as Dutch, Occitan as Catalan.
             if best in _FAST_PATH_LANGUAGES and decisive:

@@ -140,65 +140,126 @@ class _Entry(NamedTuple):
     term: str
 
 
+# Phrases are counted in the article's tokens joined by a separator that no
+# token contains (text.clean drops control characters): str.count, a fast
+# substring search in C, instead of list.index, which compares every token on
+# its way as a Python object.
+_SEP = "\x00"
+
+
+class _Phrase(NamedTuple):
+    """A multi-word term, found from its first word."""
+
+    words: tuple[str, ...]
+    later_words: frozenset[str]   # all must occur in the article, or the phrase cannot
+    entry: _Entry
+    needle: str                   # the phrase as it appears in _joined(tokens)
+    overlaps_itself: bool         # "bye bye" in "bye bye bye": str.count would miss one
+
+    @classmethod
+    def of(cls, words: list[str], entry: _Entry) -> "_Phrase":
+        n = len(words)
+        overlaps = any(words[k:] == words[:n - k] for k in range(1, n))
+        return cls(tuple(words), frozenset(words[1:]), entry, _joined(words), overlaps)
+
+
+def _joined(tokens: list[str]) -> str:
+    """"\0t1\0\0t2\0": each token between two separators of its own, so that a match
+    of a phrase starts and ends at token boundaries and two phrases back to back do
+    not share a separator (str.count counts matches that do not overlap)."""
+    return _SEP + (_SEP * 2).join(tokens) + _SEP
+
+
 class Lexicon:
     """Every term of every topic, indexed for one pass over an article's words."""
 
     def __init__(self, topics: dict[str, TopicDef]):
-        self.words: dict[str, list[_Entry]] = {}
-        self.phrases: dict[str, list[tuple[tuple[str, ...], _Entry]]] = {}
+        words: dict[str, list[_Entry]] = {}
+        phrases: dict[str, list[_Phrase]] = {}
         self.prefixes: dict[str, list[_Entry]] = {}
         for topic in topics.values():
             for term, weight in topic.terms.items():
-                self._add(term, _Entry(topic.name, weight, term))
+                self._add(term, _Entry(topic.name, weight, term), words, phrases)
         self.prefix_lengths = sorted({len(p) for p in self.prefixes})
-        self.first_words = frozenset(self.words) | frozenset(self.phrases)
+        # First word -> (its one-word entries, the phrases it starts): one lookup per word.
+        self.by_first_word: dict[str, tuple[tuple[_Entry, ...], tuple[_Phrase, ...]]] = {
+            word: (tuple(words.get(word, ())), tuple(phrases.get(word, ()))) for word in words.keys() | phrases.keys()}
+        # Every word of every term: the only tokens worth counting (phrases need
+        # their later words too, to skip a phrase whose words are not all there).
+        self.term_words = frozenset(self.by_first_word).union(
+            *(phrase.words for entries in phrases.values() for phrase in entries))
 
-    def _add(self, term: str, entry: _Entry) -> None:
+    def _add(self, term: str, entry: _Entry, words: dict, phrases: dict) -> None:
         if term.endswith("*"):
-            words = tokenize(term[:-1])
-            if len(words) == 1:
-                self.prefixes.setdefault(words[0], []).append(entry)
+            prefix = tokenize(term[:-1])
+            if len(prefix) == 1:
+                self.prefixes.setdefault(prefix[0], []).append(entry)
                 return
-        words = tokenize(term)
-        if len(words) == 1:
-            self.words.setdefault(words[0], []).append(entry)
-        elif words:
-            self.phrases.setdefault(words[0], []).append((tuple(words), entry))
+        term_words = tokenize(term)
+        if len(term_words) == 1:
+            words.setdefault(term_words[0], []).append(entry)
+        elif term_words:
+            phrase = _Phrase.of(term_words, entry)
+            phrases.setdefault(term_words[0], []).append(phrase)
 
     def hits(self, tokens: list[str]) -> dict[_Entry, int]:
         """entry -> occurrences in tokens."""
         found: dict[_Entry, int] = {}
-        counts = Counter(tokens)
-        words, phrases = self.words, self.phrases
-        for tok in counts.keys() & self.first_words:
-            n = counts[tok]
-            for entry in words.get(tok, ()):
-                found[entry] = found.get(entry, 0) + n
-            for phrase, entry in phrases.get(tok, ()):
-                c = _count_phrase(tokens, phrase, counts)
-                if c:
-                    found[entry] = found.get(entry, 0) + c
+        # Most of an article's words are in no term: filter them out in C (a
+        # set's __contains__ as the predicate) before counting, so that the
+        # Python loop below only sees the few dozen words that are.
+        counts = Counter(filter(self.term_words.__contains__, tokens))
+        present = counts.keys()
+        by_first_word = self.by_first_word
+        joined = ""
+        for tok, n in counts.items():
+            index = by_first_word.get(tok)
+            if index is None:
+                continue  # a later word of a phrase only
+            entries, phrases = index
+            for entry in entries:
+                found[entry] = n  # one-word entries are distinct per word
+            for phrase in phrases:
+                if present >= phrase.later_words:  # a C-level subset test
+                    if phrase.overlaps_itself:
+                        c = _count_phrase(tokens, phrase.words, n)
+                    else:
+                        joined = joined or _joined(tokens)
+                        c = joined.count(phrase.needle)
+                    if c:
+                        found[phrase.entry] = c
         if self.prefix_lengths:
-            prefixes = self.prefixes
-            for tok, n in counts.items():
-                for length in self.prefix_lengths:
-                    if len(tok) > length:
-                        for entry in prefixes.get(tok[:length], ()):
-                            found[entry] = found.get(entry, 0) + n
+            self._prefix_hits(tokens, found)
         return found
 
+    def _prefix_hits(self, tokens: list[str], found: dict[_Entry, int]) -> None:
+        """Add the hits of prefix terms ("militar*"): every distinct word is a candidate."""
+        prefixes = self.prefixes
+        for tok, n in Counter(filter(None, tokens)).items():
+            for length in self.prefix_lengths:
+                if len(tok) > length:
+                    for entry in prefixes.get(tok[:length], ()):
+                        found[entry] = found.get(entry, 0) + n
 
-def _count_phrase(tokens: list[str], phrase: tuple[str, ...], counts: Counter) -> int:
-    """Occurrences of a phrase, found with list.index (a C loop) from its first word."""
+
+def _count_phrase(tokens: list[str], phrase: tuple[str, ...], first_count: int) -> int:
+    """Occurrences of a phrase whose first word occurs first_count times,
+    found with list.index (a C loop) from its first word."""
     first, rest = phrase[0], list(phrase[1:])
-    if any(w not in counts for w in rest):
-        return 0
     n, found, i = len(phrase), 0, -1
-    for _ in range(counts[first]):
+    for _ in range(first_count):
         i = tokens.index(first, i + 1)
         if tokens[i + 1:i + n] == rest:
             found += 1
     return found
+
+
+_COUNT_GAINS = [0.0] + [1 + math.log(n) for n in range(1, 65)]
+
+
+def _count_gain(n: int) -> float:
+    """1 + ln(n): how much n occurrences of a term weigh (small n looked up)."""
+    return _COUNT_GAINS[n] if n < len(_COUNT_GAINS) else 1 + math.log(n)
 
 
 class TopicTagger:
@@ -219,12 +280,18 @@ class TopicTagger:
         for entry, n in self.lexicon.hits(analysis.title_tokens).items():
             found[entry] = found.get(entry, 0) + n * TITLE_WEIGHT
         contributions: dict[str, list[tuple[float, str]]] = {}
-        for entry, n in found.items():
-            contributions.setdefault(entry.topic, []).append((entry.weight * (1 + math.log(n)), entry.term))
+        for (topic, weight, term), n in found.items():
+            part = (weight * _count_gain(n), term)
+            parts = contributions.get(topic)
+            if parts is None:
+                contributions[topic] = [part]
+            else:
+                parts.append(part)
         result = {}
         for topic, parts in contributions.items():
             parts.sort(reverse=True)
-            result[topic] = (sum(p[0] for p in parts), [term for _, term in parts])
+            values, terms = zip(*parts)
+            result[topic] = (sum(values), list(terms))
         return result
 
     def tag(self, analysis: Analysis) -> list[TopicTag]:
@@ -240,7 +307,8 @@ class TopicTagger:
         if top < MIN_RAW:
             return []
         evidence = 1 - math.exp(-top / EVIDENCE_SCALE)
-        ranked = sorted(raw.items(), key=lambda kv: -kv[1][0])
+        # Ties go by name, so that the same article gets the same tags in every process.
+        ranked = sorted(raw.items(), key=lambda kv: (-kv[1][0], kv[0]))
         tags = []
         for name, (value, terms) in ranked[:MAX_TAGS]:
             if value < MIN_RAW or value < MIN_SHARE_OF_TOP * top:

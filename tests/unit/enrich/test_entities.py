@@ -63,3 +63,48 @@ def test_spanish_text_with_particles_and_titles(extractor):
 @pytest.mark.parametrize("text", ["", "lowercase only text", "\x00" * 10, "A. B. C.", "(X) (Y)" * 100])
 def test_odd_text(extractor, text):
     assert isinstance(extractor.extract("", text), list)
+
+
+def _random_texts(seed, pieces, count=3000, length=25):
+    import random
+
+    rng = random.Random(seed)
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(0, length))) for _ in range(count)]
+
+
+NAME_PIECES = ["A", "b", " ", "  ", "\t", "\n", "-", "'", ".", "of", "of the", "de la", "van der", "Xy",
+               "(", ")", "y", "Al", "al", "\"", "x", "O'", "-Z", ": ", "GNB", "Mc"]
+
+
+def test_ascii_mention_pattern_matches_what_the_unicode_one_does():
+    from processors.enrich.entities import _ASCII_MENTION_RE, _MENTION_RE
+
+    for text in _random_texts(1, NAME_PIECES):
+        assert _ASCII_MENTION_RE.findall(text) == _MENTION_RE.findall(text), repr(text)
+
+
+def test_trailing_sequence_is_the_plain_search():
+    from processors.enrich.entities import _TRAILING_SEQUENCE_RE, _trailing_sequence
+
+    for text in _random_texts(2, NAME_PIECES + ["é", "É", "\u00a0", "’"]):
+        for before in (text, text + "\n", text + " "):
+            plain, fast = _TRAILING_SEQUENCE_RE.search(before), _trailing_sequence(before)
+            assert (plain and plain.span(1)) == (fast and fast.span(1)), repr(before)
+
+
+def test_sentence_start_and_acronym_in_parentheses_are_seen_per_mention(extractor):
+    # "Police" starts a sentence (a common word, cut) and later is part of a name.
+    found = by_text(extractor.extract("", "Police Chief Ana Ruiz spoke. The Metropolitan Police Service (MPS) said "
+                                          "the MPS would act, and Ana Ruiz agreed.\nRuiz left."))
+    assert found["Metropolitan Police Service (MPS)"].count == 2
+    assert found["Ana Ruiz"].type == "person" and found["Ana Ruiz"].count == 3
+
+
+def test_decision_cache_stays_bounded(monkeypatch):
+    import processors.enrich.entities as entities
+
+    monkeypatch.setattr(entities, "DECISION_CACHE_SIZE", 50)
+    extractor = EntityExtractor()
+    for i in range(40):
+        extractor.extract("", f"Mayor Name{i} Surname{i} met Ana Other{i} in Caracas. Name{i} spoke.")
+        assert len(extractor._decided) <= 50 + 2  # cleared when full, then one mention's two forms

@@ -78,3 +78,32 @@ def test_preload_builds_every_detector_up_front():
     detector.preload()
     assert set(detector._detectors) == {"arabic", "cyrillic", "devanagari", "latin"}
     assert detector.detect(Analysis.of("", SNIPPETS["nl"])).language == "nl"
+
+
+def test_dominant_script_counts_letters_as_the_plain_regexes_do():
+    import random
+    import re
+
+    from processors.enrich.language import _NON_LATIN_RE
+
+    latin = re.compile(r"[a-zA-Z\u00c0-\u024f\u1e00-\u1eff]")
+    rng = random.Random(4)
+    pools = ["abc XYZ 12 .,", "£éßµªºÀ×÷ÿ", "’ő€", "Привет"]
+    for _ in range(3000):
+        text = "".join(rng.choice(rng.choice(pools)) for _ in range(rng.randint(0, 60)))
+        script, letters = dominant_script(text)
+        if not _NON_LATIN_RE.search(text.replace("µ", "").replace("ª", "").replace("º", "")):
+            assert (script, letters) == ("latin", len(latin.findall(text))), repr(text)
+
+
+def test_function_word_vote_is_a_plain_count():
+    from processors.enrich.data import background_languages, read_background, stopwords
+    from processors.enrich.language import FUNCTION_WORDS_PER_LANGUAGE, vote_function_words
+
+    table = {lang: set(list(read_background(lang))[:FUNCTION_WORDS_PER_LANGUAGE]) for lang in background_languages()}
+    for lang in ("nl", "ca"):
+        table.setdefault(lang, set(stopwords(lang)))
+    words = "the government said that la ley de los the and of el que der die und".split() * 30
+    sample = words[:300]
+    ranked = sorted(((sum(w in table[lang] for w in sample), lang) for lang in table), reverse=True)
+    assert vote_function_words(words) == (ranked[0][1], ranked[0][0] / 300, ranked[1][0] / 300)

@@ -1,7 +1,9 @@
+import math
+
 import pytest
 
 from processors.enrich.text import Analysis
-from processors.enrich.topics import TaxonomyError, TopicTagger, load_taxonomy
+from processors.enrich.topics import TaxonomyError, TopicDef, TopicTagger, load_taxonomy
 
 IPTC_TOP_LEVEL = {
     "politics", "economy_business", "crime_law", "conflict_war", "disaster_accident", "health",
@@ -97,3 +99,30 @@ def test_bad_taxonomy_files_name_the_problem(tmp_path, content, words):
 def test_missing_taxonomy_dir_is_an_error(tmp_path):
     with pytest.raises(TaxonomyError, match="no such folder"):
         load_taxonomy(tmp_path / "nope")
+
+
+def test_phrases_are_counted_like_a_word_by_word_scan():
+    import random
+
+    from processors.enrich.topics import _count_phrase, _Entry, _joined, _Phrase
+
+    rng = random.Random(3)
+    vocab = ["a", "b", "ab", "", "ba"]
+    for _ in range(5000):
+        tokens = [rng.choice(vocab) for _ in range(rng.randint(0, 14))]
+        words = [rng.choice(["a", "b", "ab"]) for _ in range(rng.randint(2, 3))]
+        phrase = _Phrase.of(words, _Entry("t", 1.0, "t"))
+        expected = _count_phrase(tokens, tuple(words), tokens.count(words[0]))
+        if not phrase.overlaps_itself:
+            assert _joined(tokens).count(phrase.needle) == expected, (tokens, words)
+
+
+def test_a_phrase_that_overlaps_itself_counts_every_occurrence():
+    tagger = TopicTagger({"t": TopicDef("t", terms={"bye bye": 5.0}), "u": TopicDef("u", terms={"hello": 1.0})})
+    raw = tagger.raw_scores(Analysis.of("", "bye bye bye, hello"))
+    assert raw["t"][0] == pytest.approx(5.0 * (1 + math.log(2)))
+
+
+def test_ties_are_ordered_by_name():
+    tagger = TopicTagger({name: TopicDef(name, terms={"goal": 5.0}) for name in ("zeta", "alpha", "mid")})
+    assert names(tagger.tag(Analysis.of("", "goal goal"))) == ["alpha", "mid", "zeta"]
