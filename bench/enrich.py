@@ -72,6 +72,7 @@ def to_article(i: int, title: str, body: str):
 
 def run(count: int, size: int, seed: int) -> dict:
     from processors.agents.enrich import TAKE_MAX
+    from processors.app import tune_gc
     from processors.enrich.pipeline import Enricher, StepTimes
     from processors.enrich.story import StoryIndex
 
@@ -80,6 +81,7 @@ def run(count: int, size: int, seed: int) -> dict:
     index = StoryIndex()
     articles = [to_article(i, t, b) for i, (t, b) in enumerate(load_articles(count, size, seed))]
     enricher.enrich_batch(articles[:50])  # warm-up: lazy lingua models, caches
+    tune_gc()  # as `wirewatch worker` does
     enricher.times = StepTimes()
     wall_start, cpu_start = time.perf_counter(), time.process_time()
     for at in range(0, len(articles), TAKE_MAX):

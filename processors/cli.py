@@ -24,12 +24,13 @@ def _worker_class():
 
 def _worker(args) -> int:
 
-    from processors.app import create_app
+    from processors.app import create_app, tune_gc
     from wirewatch.kafka_admin import ensure_topics
     from wirewatch.names import Topics
 
     settings = load_settings()
     ensure_topics(settings.kafka, Topics.from_settings(settings.kafka))
+    tune_gc()
     app = create_app(settings)
     level = args.loglevel or os.environ.get("WIREWATCH_LOG_LEVEL", "warning")
     worker = _worker_class()(app, loglevel=level.upper(), quiet=True)

@@ -198,11 +198,12 @@ class Analysis:
     @cached_property
     def words(self) -> list[str]:
         """Folded tokens without breaks."""
-        return [t for t in self.tokens if t]
+        return list(filter(None, self.tokens))
 
     @cached_property
     def vocabulary(self) -> frozenset[str]:
-        return frozenset(self.words)
+        # From the token lists directly: building `words` only to hash it costs a copy.
+        return frozenset(self.title_tokens).union(self.body_tokens) - {BREAK}
 
 
 @lru_cache(maxsize=65536)
