@@ -22,7 +22,10 @@ from wirewatch.schema import Alert, utcnow
 
 log = structlog.get_logger(__name__)
 MAX_BACKOFF_S = 30.0
-MATCH_WINDOW_S = 0.2
+# How long the match agent waits to fill a batch: latency to the alert matters more
+# than batch size. bench alerts at 50 articles/s, 10k subscriptions: 0.2 s gave
+# p99 0.84-1.04 s produce->webhook, 0.1 s gave 0.75 s for 4% more CPU per article.
+MATCH_WINDOW_S = 0.1
 
 
 def claim_document(alert: Alert, claimed_at: str | None = None) -> dict:
@@ -78,7 +81,6 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         subs = ReloadOnChange(es, ctx.indices, settings.alerts.subscriptions_refresh_s)
         matcher = Matcher.from_settings(es, settings, subs)
         try:
-            # A short window: latency to the alert matters more here than batch size.
             async for values in stream.take(settings.es.bulk_size, within=min(settings.es.bulk_wait_s, MATCH_WINDOW_S)):
                 articles, bad = parse_batch(values)
                 for value, reason in bad:
