@@ -105,9 +105,13 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 except Exception as exc:  # noqa: BLE001 - see failures.py: never escape an agent
                     await dead_letter(event, exc)
             try:
-                lines = signed_lines(articles)
-            except Exception as exc:  # noqa: BLE001 - a bug of the chain: dead-letter, never stop
-                for event in parsed:
-                    await dead_letter(event, exc)
-                continue
-            await send_signed(lines, parsed)
+                lines, done = signed_lines(articles), parsed
+            except Exception:  # noqa: BLE001 - a bug of the chain: find the article, keep the rest
+                lines, done = [], []
+                for article, event in zip(articles, parsed):
+                    try:
+                        lines += signed_lines([article])
+                        done.append(event)
+                    except Exception as exc:  # noqa: BLE001 - see failures.py: never escape an agent
+                        await dead_letter(event, exc)
+            await send_signed(lines, done)
