@@ -308,8 +308,9 @@ def produce_paced(sink, articles: list[Article], rate: float) -> None:
         sink.flush(timeout=30)
 
 
-def webhook_latencies(hooks, wanted: set[str]) -> list[float]:
-    """Received - produced, for the first webhook of each wanted article (retries and copies ignored)."""
+def webhook_times(hooks, wanted: set[str]) -> list[tuple[float, float, float]]:
+    """(produced, matched, received) epoch seconds of the first webhook of each wanted
+    article (retries and copies ignored), in production order."""
     seen, out = set(), []
     for hook in hooks:
         data = hook.json().get("data", {})
@@ -317,9 +318,16 @@ def webhook_latencies(hooks, wanted: set[str]) -> list[float]:
         if article not in wanted or article in seen or not data.get("produced_at"):
             continue
         seen.add(article)
-        out.append((datetime.fromisoformat(data["produced_at"]).timestamp(), hook.received_at))
+        produced = datetime.fromisoformat(data["produced_at"]).timestamp()
+        matched = datetime.fromisoformat(data["matched_at"]).timestamp() if data.get("matched_at") else produced
+        out.append((produced, matched, hook.received_at))
     out.sort()
-    return [received - produced for produced, received in out]  # in production order
+    return out
+
+
+def webhook_latencies(hooks, wanted: set[str]) -> list[float]:
+    """Received - produced, for the first webhook of each wanted article, in production order."""
+    return [received - produced for produced, _, received in webhook_times(hooks, wanted)]
 
 
 def latency_phase(args, articles: list[Article], subs: list[Subscription]) -> int:
@@ -374,6 +382,9 @@ def latency_phase(args, articles: list[Article], subs: list[Subscription]) -> in
         print(f"worker CPU {worker_cpu:.1f} s = {1000 * worker_cpu / count:.1f} ms per article")
         print(f"produce->webhook p50 {percentile(latencies, 50) * 1000:.0f} ms, p95 {percentile(latencies, 95) * 1000:.0f} ms, "
               f"p99 {percentile(latencies, 99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
+        times = webhook_times(hooks, {a.id for a in paced})
+        for name, part in (("produce->matched", [m - p for p, m, _ in times]), ("matched->webhook", [r - m for _, m, r in times])):
+            print(f"  of which {name} p50 {percentile(part, 50) * 1000:.0f} ms, p99 {percentile(part, 99) * 1000:.0f} ms")
         return 0 if len(latencies) == count and not bad else 1
     finally:
         es.options(ignore_status=404).indices.delete(index=f"{settings.es.index_prefix}*", expand_wildcards="all")
