@@ -235,7 +235,8 @@ FULL_RELOAD_S = 300.0   # re-read everything at least this often, changed or not
 class ReloadOnChange:
     """The active subscriptions, re-read only when the subscriptions index
     changed. Every ``check_s`` seconds one size-0 search reads a fingerprint
-    (documents, highest ``_seq_no``: any create, update or delete changes it,
+    (documents, sum of ``_seq_no``: any create, update or delete changes it, on
+    any number of shards, since a write gives its document a higher ``_seq_no``;
     and it is what searches see, so a change not yet refreshed is seen once it
     is). Re-reading and parsing 10,000 subscriptions every 2 s cost a worker a
     third of a core per agent; and an unchanged list keeps its identity, so
@@ -286,7 +287,7 @@ class ReloadOnChange:
     async def _read_fingerprint(self) -> tuple:
         answer = await self.es.options(ignore_status=404).search(
             index=self.indices.subscriptions, size=0, track_total_hits=True,
-            aggs={"seq": {"max": {"field": "_seq_no"}}})
+            aggs={"seq": {"sum": {"field": "_seq_no"}}})
         if answer.meta.status == 404:
             return ("missing",)
         return (answer["hits"]["total"]["value"], answer["aggregations"]["seq"]["value"])
