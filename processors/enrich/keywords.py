@@ -10,7 +10,11 @@ extra) times how specific its words are, where specificity blends:
 - the stream's own document frequencies (`DocumentFrequency`), which the
   caller updates article by article, so words that flood the news this week
   lose weight. Until `MIN_DOCS_FOR_CORPUS` articles were seen, only the
-  background counts.
+  background counts. A word's blend is computed once and reused until the
+  corpus has grown by `SPEC_REFRESH_SHARE` (at least `SPEC_REFRESH_DOCS`
+  articles): a document frequency moves little in that time, and the
+  logarithms of every candidate word, article after article, were a quarter
+  of this step.
 
 Multi-word phrases get a bonus; a name's partial mentions ("López") count
 for its longest form ("Leopoldo López").
@@ -38,6 +42,8 @@ TOP_N = 10
 MAX_PHRASE_WORDS = 4
 MAX_LOWERCASE_PHRASE_WORDS = 3
 MIN_DOCS_FOR_CORPUS = 50
+SPEC_REFRESH_SHARE = 0.01
+SPEC_REFRESH_DOCS = 50
 ZIPF_CEILING = 7.5            # "the" is ~7.7: anything this common has no specificity
 UNKNOWN_WORD_SPECIFICITY = 0.9
 MULTIWORD_BONUS = 0.35        # per extra word
@@ -137,6 +143,7 @@ class KeywordExtractor:
         self._english_background = read_background("en")
         self._common_words: dict[str, frozenset[str]] = {}
         self._bg_cache: dict[int, _BackgroundSpecificity] = {}
+        self._blend_cache: dict[int, _BlendedSpecificity] = {}
         self._name_keys: dict[str, str | None] = {}
         self._stop_sets: dict[str, frozenset[str]] = {}
         self._codes: dict[tuple, _TokenCodes] = {}
@@ -240,11 +247,18 @@ class KeywordExtractor:
         needed = set(_SEP.join(keys).split(_SEP))
         bg = self._background_specificities(background)
         n_docs = self.df.n_docs
-        if n_docs < MIN_DOCS_FOR_CORPUS:
-            return dict(zip(needed, map(bg.__getitem__, needed)))
-        store_get, log, log_n = self.df.store.get, math.log, math.log(n_docs + 1)
-        return {w: 0.5 * b + 0.5 * log((n_docs + 1) / (store_get(w, 0) + 1)) / log_n
-                for w, b in zip(needed, map(bg.__getitem__, needed))}
+        source = bg if n_docs < MIN_DOCS_FOR_CORPUS else self._blended(bg, n_docs)
+        return dict(zip(needed, map(source.__getitem__, needed)))
+
+    def _blended(self, bg: "_BackgroundSpecificity", n_docs: int) -> "_BlendedSpecificity":
+        cache = self._blend_cache.get(id(bg))
+        store = self.df.store
+        if cache is None or cache.bg is not bg or cache.store is not store or n_docs < cache.n_docs or \
+                n_docs >= cache.n_docs + max(SPEC_REFRESH_DOCS, cache.n_docs * SPEC_REFRESH_SHARE):
+            if len(self._blend_cache) > MAX_CODE_MAPS:
+                self._blend_cache.clear()
+            cache = self._blend_cache[id(bg)] = _BlendedSpecificity(bg, store, n_docs)
+        return cache
 
     def _rank(self, counts: Counter, capitalised: set[str], background: dict[str, float],
               surface: Callable[[str], str]) -> list[Keyword]:
@@ -290,6 +304,24 @@ class _BackgroundSpecificity(dict):
         if zipf is None:
             zipf = self.fallback.get(word)
         spec = self[word] = UNKNOWN_WORD_SPECIFICITY if zipf is None else max(0.0, (ZIPF_CEILING - zipf) / ZIPF_CEILING)
+        return spec
+
+
+class _BlendedSpecificity(dict):
+    """folded word -> half background, half corpus specificity, for one background
+    list and one state of the corpus (`n_docs`); fills itself, so lookups through
+    `map` stay in C. Bounded; replaced when the corpus has grown (see the module)."""
+
+    def __init__(self, bg: _BackgroundSpecificity, store: MutableMapping[str, int], n_docs: int):
+        super().__init__()
+        self.bg, self.store, self.n_docs = bg, store, n_docs
+        self.log_n = math.log(n_docs + 1)
+
+    def __missing__(self, word: str) -> float:
+        if len(self) > BACKGROUND_CACHE_SIZE:
+            self.clear()
+        spec = self[word] = 0.5 * self.bg[word] + \
+            0.5 * math.log((self.n_docs + 1) / (self.store.get(word, 0) + 1)) / self.log_n
         return spec
 
 

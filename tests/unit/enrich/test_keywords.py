@@ -86,3 +86,22 @@ def test_token_code_cache_is_bounded(monkeypatch):
     for i in range(10):
         extractor.extract(Analysis.of("", " ".join(f"word{i}x{j} alpha{i}y{j}" for j in range(10))), "en", [])
     assert all(len(codes) <= 21 for codes in extractor._codes.values())
+
+
+def test_corpus_statistics_reach_the_scores_once_the_corpus_has_grown():
+    from processors.enrich.keywords import SPEC_REFRESH_DOCS, DocumentFrequency, KeywordExtractor
+    from processors.enrich.text import Analysis
+
+    df = DocumentFrequency()
+    extractor = KeywordExtractor(df)
+    text = Analysis.of("Harbour cranes", "The harbour cranes stood idle. Workers said the harbour cranes were old.")
+    for i in range(60):  # past MIN_DOCS_FOR_CORPUS, none of them about cranes
+        df.observe(frozenset({f"filler{i}", "weather"}))
+    before = {k.phrase: k.score for k in extractor.extract(text, "en")}
+    for _ in range(SPEC_REFRESH_DOCS + 1):  # now every article mentions cranes: they are no longer specific
+        df.observe(frozenset({"cranes", "harbour"}))
+    after = extractor._specificities(["cranes"], extractor._background("en"))["cranes"]
+    fresh = extractor.word_specificity("cranes", extractor._background("en"),
+                                       (df.n_docs, __import__("math").log(df.n_docs + 1)))
+    assert "harbour cranes" in before
+    assert after == fresh  # the cached blend was rebuilt for the grown corpus
