@@ -110,6 +110,20 @@ def committed(bootstrap: str, group: str, topic: str) -> int:
         admin.close()
 
 
+def produce_burst(settings, articles: list[Article]) -> tuple[float, float]:
+    """Send every article at once through the producer's sink; (start, all acknowledged) monotonic times."""
+    from producers.kafka_sink import KafkaSink
+
+    sink = KafkaSink(settings)
+    try:
+        start = time.monotonic()
+        sink.send_articles(articles)
+        sink.flush(timeout=300)
+        return start, time.monotonic()
+    finally:
+        sink.close()
+
+
 def paced_phase(settings, rng: random.Random, pool: list[str], rate: float, seconds: float) -> int:
     """Produce articles carrying the probe word at a steady rate; their alerts give
     the latency of a pipeline that keeps up, not of a backlog."""
@@ -171,7 +185,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from elasticsearch import Elasticsearch
 
-    from producers.kafka_sink import KafkaSink
     from processors.subscriptions import SubscriptionStore
     from wirewatch import stack
     from wirewatch.kafka_admin import delete_topics, ensure_topics
@@ -207,12 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                        for i in range(args.workers)]
             worker = running[0]
             worker.wait_ready(timeout_s=300, members=args.workers)
-            sink = KafkaSink(settings)
-            t0 = time.monotonic()
-            sink.send_articles(articles)
-            sink.flush(timeout=300)
-            t_produced = time.monotonic()
-            sink.close()
+            t0, t_produced = produce_burst(settings, articles)
             done = {}
             deadline = t0 + args.deadline
             while time.monotonic() < deadline and len(done) < 3 and all(w.alive() for w in running):

@@ -169,8 +169,7 @@ def enrich_only_worker(settings, log_path, linger_ms: int = 0):
 def run_agent(count: int, deadline_s: float, enrich_only: bool = False, linger_ms: int = 0) -> int:
     import uuid
 
-    from bench.e2e import count_topic, make_articles, paragraph_pool
-    from producers.kafka_sink import KafkaSink
+    from bench.e2e import count_topic, make_articles, paragraph_pool, produce_burst
     from wirewatch.harness import WorkerProcess
     from wirewatch.kafka_admin import delete_topics, ensure_topics
     from wirewatch.names import Topics
@@ -195,12 +194,7 @@ def run_agent(count: int, deadline_s: float, enrich_only: bool = False, linger_m
         with (enrich_only_worker(settings, log_path, linger_ms) if enrich_only else WorkerProcess(settings, log_path)) as worker:
             worker.wait_ready(timeout_s=300)
             cpu0 = process_cpu_seconds(worker.proc.pid)
-            sink = KafkaSink(settings)
-            t0 = time.monotonic()
-            sink.send_articles(articles)
-            sink.flush(timeout=300)
-            t_produced = time.monotonic()
-            sink.close()
+            t0, t_produced = produce_burst(settings, articles)
             done = 0
             while time.monotonic() - t0 < deadline_s and worker.alive():
                 done = count_topic(bootstrap, topics.enriched)
