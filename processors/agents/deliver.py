@@ -48,14 +48,13 @@ class SharedClients:
 def register(app: faust.App, ctx: WorkerContext) -> None:
     from processors.delivery import deliver, record_delivery_async
     from processors.es.client import make_async_client
-    from processors.matcher import ReloadOnChange
-    from processors.subscriptions import disable_channel_async
+    from processors.subscriptions import CachedSubscriptions, disable_channel_async
 
     settings = ctx.settings
 
     def make_clients():
         es = make_async_client(settings.es)
-        return es, ReloadOnChange(es, ctx.indices, settings.alerts.subscriptions_refresh_s)
+        return es, CachedSubscriptions(es, ctx.indices, settings.alerts.subscriptions_refresh_s)
 
     shared = SharedClients(make_clients)
 

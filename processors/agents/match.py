@@ -71,14 +71,15 @@ async def mark_emitted(es, index: str, alerts: list[Alert]) -> None:
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     from processors.es.client import make_async_client
-    from processors.matcher import Matcher, ReloadOnChange
+    from processors.matcher import Matcher
+    from processors.subscriptions import CachedSubscriptions
 
     settings = ctx.settings
 
     @app.agent(ctx.topics.enriched, name=f"{settings.processor.app_id}.match")
     async def match_agent(stream):
         es = make_async_client(settings.es)
-        subs = ReloadOnChange(es, ctx.indices, settings.alerts.subscriptions_refresh_s)
+        subs = CachedSubscriptions(es, ctx.indices, settings.alerts.subscriptions_refresh_s)
         matcher = Matcher.from_settings(es, settings, subs)
         try:
             async for values in stream.take(settings.es.bulk_size, within=min(settings.es.bulk_wait_s, MATCH_WINDOW_S)):

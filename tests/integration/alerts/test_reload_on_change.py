@@ -1,12 +1,11 @@
-"""ReloadOnChange: the matcher's and deliver agent's subscription source re-reads
+"""CachedSubscriptions: the matcher's and deliver agent's subscription source re-reads
 the subscriptions only when the index changed, and sees every kind of change."""
 
 from __future__ import annotations
 
 import pytest
 
-from processors.matcher import ReloadOnChange
-from processors.subscriptions import SubscriptionStore
+from processors.subscriptions import CachedSubscriptions, SubscriptionStore
 from wirewatch.schema import Subscription
 
 pytestmark = pytest.mark.integration
@@ -20,7 +19,7 @@ def test_reloads_only_on_change_and_sees_every_change(run_async, es, indices):
     store = SubscriptionStore(es, indices)
 
     async def go(aes):
-        source = ReloadOnChange(aes, indices, check_s=0.0)
+        source = CachedSubscriptions(aes, indices, refresh_s=0.0)
         seen = [await source.active()]                      # no index yet: nothing
         store.put(_sub(1), validate_on_server=False)
         store.put(_sub(2), validate_on_server=False)
@@ -52,7 +51,7 @@ def test_keeps_serving_between_checks(run_async, es, indices):
     store.put(_sub(1), validate_on_server=False)
 
     async def go(aes):
-        source = ReloadOnChange(aes, indices, check_s=3600.0)
+        source = CachedSubscriptions(aes, indices, refresh_s=3600.0)
         first = await source.active()
         store.put(_sub(2), validate_on_server=False)
         return first, await source.active()
