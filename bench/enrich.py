@@ -118,12 +118,8 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 def peak_rss_mb(pid: int) -> float:
-    """Peak resident memory of a process and its descendants' current RSS, in MB (Linux /proc)."""
-    total = 0.0
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            total += int(line.split()[1]) / 1024
-    return total + sum(_rss_mb(child) for child in _children(pid))
+    """Peak resident memory of a process plus its children's current RSS, in MB (Linux /proc)."""
+    return _status_mb(pid, "VmHWM") + sum(_status_mb(child, "VmRSS") for child in _children(pid))
 
 
 def _children(pid: int) -> list[int]:
@@ -134,11 +130,13 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _rss_mb(pid: int) -> float:
+def _status_mb(pid: int, field: str) -> float:
+    """A kB field of /proc/<pid>/status in MB; 0 when the process is gone."""
     try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0

@@ -58,7 +58,6 @@ class Enricher:
         self.entities = EntityExtractor()
         self.update_stats = update_stats
         self.times: StepTimes | None = None
-        self.last_analysis: Analysis | None = None  # the story step reuses it
 
     @classmethod
     def from_settings(cls, settings, df: DocumentFrequency | None = None) -> "Enricher":
@@ -75,7 +74,6 @@ class Enricher:
         except Exception as exc:  # pragma: no cover - Analysis.of is total on str input
             log.warning("enrich_failed", article_id=getattr(article, "id", None), step="tokenize", error=repr(exc))
             return Enrichment(language=article.language, enriched_at=utcnow())
-        self.last_analysis = analysis
         return self.enrich_analysis(analysis, article_id=article.id)
 
     def enrich_analysis(self, analysis: Analysis, article_id: str = "") -> Enrichment:
@@ -109,10 +107,6 @@ class Enricher:
             log.warning("enrich_step_failed", step="story", batch=len(articles), error=repr(exc))
             sigs = [self._timed("story", signature, analysis) for analysis in analyses]
         return [Enriched(*parts) for parts in zip(analyses, enrichments, sigs)]
-
-    def signature(self, article: Article) -> Signature:
-        """Near-duplicate signature for the story step."""
-        return signature(self.analyse(article))
 
     def _guarded(self, step: str, article_id: str, fn, *args):
         try:
