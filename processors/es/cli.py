@@ -38,7 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--analyzers", choices=["auto", "plugin", "standard"], default="auto",
                    help="language analyzers: ask the node (auto), require the wirewatch plugin, or use standard")
     p.set_defaults(func=_setup_cmd)
-    p = es_sub.add_parser("prune", help="delete whole monthly indices older than a cut-off")
+    p = es_sub.add_parser("prune", help="delete whole monthly indices older than a cut-off, and older alert, "
+                                        "claim and dead-letter documents")
     p.add_argument("--older-than", required=True, help="e.g. 90d or 12w")
     p.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
     p.set_defaults(func=_prune_cmd)
@@ -189,6 +190,8 @@ def _prune_cmd(args) -> int:
     print(f"cut-off {plan.cutoff.date().isoformat()}: {verb} {len(plan.delete)} index(es), kept {len(plan.keep)}")
     for name in plan.delete:
         print(f"  {name}")
+    for name, count in plan.documents.items():
+        print(f"  {name}: {verb} {count} document(s) older than the cut-off")
     return 0
 
 

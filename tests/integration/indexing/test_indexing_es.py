@@ -194,3 +194,39 @@ def test_rejected_with_429_is_transient_and_succeeds_later(es, settings, ready):
     assert outcome.ok == [] and outcome.permanent == []
     assert outcome.attempts == 3 and outcome.transient[0][1].startswith("429 cluster_block_exception")
     assert _index(settings, ready, [article]).ok == [article.id]
+
+
+def test_prune_deletes_old_alert_claim_and_dead_letter_documents_but_keeps_pending_digest_items(
+        es, ready, monkeypatch):
+    import processors.es.prune as prune_module
+    from processors.agents.deadletters import DEAD_LETTERS_MAPPING
+    from processors.delivery.records import ensure_alerts_index
+
+    monkeypatch.setattr(prune_module, "DELETE_PAGE", 2)  # several pages
+    now = datetime.now(timezone.utc)
+    old, new = (now - timedelta(days=120)).isoformat(), now.isoformat()
+    ensure_alerts_index(es, ready)
+    es.indices.create(index=ready.dead_letters, mappings=DEAD_LETTERS_MAPPING)
+    docs = {
+        ready.alerts: [{"recorded_at": old}] * 3 + [{"recorded_at": new},
+                                                     {"queued_at": old, "state": "pending"}],  # a digest item not sent yet
+        ready.alert_claims: [{"state": "sent", "claimed_at": old}] * 4 + [{"kind": "rate", "hour": old},
+                                                                         {"state": "sent", "claimed_at": new}],
+        ready.dead_letters: [{"failed_at": old}, {"failed_at": new}],
+    }
+    for index, sources in docs.items():
+        for i, source in enumerate(sources):
+            es.index(index=index, id=f"doc-{i}", document=source)
+        es.indices.refresh(index=index)
+
+    dry = prune(es, ready, timedelta(days=90), dry_run=True)
+    assert dry.documents == {ready.alerts: 3, ready.alert_claims: 5, ready.dead_letters: 1}
+    assert es.count(index=ready.alert_claims)["count"] == 6  # a dry run deletes nothing
+
+    plan = prune(es, ready, timedelta(days=90))
+    assert plan.documents == {ready.alerts: 3, ready.alert_claims: 5, ready.dead_letters: 1}
+    assert sorted(h["_id"] for h in es.search(index=ready.alerts)["hits"]["hits"]) == ["doc-3", "doc-4"]
+    assert [h["_id"] for h in es.search(index=ready.alert_claims)["hits"]["hits"]] == ["doc-5"]
+    assert [h["_id"] for h in es.search(index=ready.dead_letters)["hits"]["hits"]] == ["doc-1"]
+    assert prune(es, ready, timedelta(days=90)).documents == {ready.alerts: 0, ready.alert_claims: 0,
+                                                             ready.dead_letters: 0}
