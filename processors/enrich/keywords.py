@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from itertools import compress, repeat
 from operator import contains, gt
 from typing import Callable, Iterable
@@ -72,6 +72,7 @@ class DocumentFrequency:
     def __init__(self, store: MutableMapping[str, int] | None = None, max_terms: int = 300_000):
         self.store: MutableMapping[str, int] = store if store is not None else Counter()
         self.max_terms = max_terms
+        self.generation = 0   # changes when `reset` replaced the counts: specificities built on them are stale
 
     @property
     def n_docs(self) -> int:
@@ -90,6 +91,21 @@ class DocumentFrequency:
             for word in distinct:
                 store[word] = store.get(word, 0) + 1
         store[_DOCS_KEY] = self.n_docs + 1
+        if len(store) > self.max_terms:
+            self.prune()
+
+    def reset(self, n_docs: int, word_counts: Iterable[Mapping[str, int]]) -> None:
+        """Replace every count (by those restored from the table of processors/corpus.py)."""
+        store = self.store
+        store.clear()
+        for counts in word_counts:
+            if isinstance(store, Counter):
+                store.update(counts)
+            else:
+                for word, n in counts.items():
+                    store[word] = store.get(word, 0) + n
+        store[_DOCS_KEY] = n_docs
+        self.generation += 1
         if len(store) > self.max_terms:
             self.prune()
 
@@ -256,13 +272,14 @@ class KeywordExtractor:
     def _blended(self, bg: "_BackgroundSpecificity", n_docs: int) -> "_BlendedSpecificity":
         cache = self._blend_cache.get(id(bg))
         store = self.df.store
-        if cache is None or cache.bg is not bg or cache.store is not store or n_docs < cache.n_docs or \
-                n_docs >= cache.n_docs + _refresh_interval(cache.n_docs):
+        generation = self.df.generation
+        if cache is None or cache.bg is not bg or cache.store is not store or cache.generation != generation or \
+                n_docs < cache.n_docs or n_docs >= cache.n_docs + _refresh_interval(cache.n_docs):
             if len(self._blend_cache) > MAX_CODE_MAPS:
                 self._blend_cache.clear()
-            same_source = cache is not None and cache.bg is bg and cache.store is store
+            same_source = cache is not None and cache.bg is bg and cache.store is store and cache.generation == generation
             carry = cache if same_source and len(cache) <= MAX_CARRIED_WORDS else ()
-            cache = self._blend_cache[id(bg)] = _BlendedSpecificity(bg, store, n_docs, carry)
+            cache = self._blend_cache[id(bg)] = _BlendedSpecificity(bg, store, n_docs, carry, generation)
         return cache
 
     def _rank(self, counts: Counter, capitalised: set[str], background: dict[str, float],
@@ -334,9 +351,9 @@ class _BlendedSpecificity(dict):
     """
 
     def __init__(self, bg: _BackgroundSpecificity, store: MutableMapping[str, int], n_docs: int,
-                 carry: Iterable[str] = ()):
+                 carry: Iterable[str] = (), generation: int = 0):
         super().__init__()
-        self.bg, self.store, self.n_docs = bg, store, n_docs
+        self.bg, self.store, self.n_docs, self.generation = bg, store, n_docs, generation
         self.log_n = math.log(n_docs + 1)
         carried = list(carry)
         if carried:
