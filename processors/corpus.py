@@ -4,8 +4,9 @@
 word (`DocumentFrequency`, a Counter in the worker, updated article by
 article). This module makes those counts survive a restart and follow a
 rebalance: the enrich agent adds each article's words to the delta of the
-`articles.raw` partition it came from, and every `FLUSH_ARTICLES` articles (or
-`FLUSH_S` seconds) folds the delta into the table `keyword-df`.
+`articles.raw` partition it came from, and every
+`processor.keyword_df_flush_articles` articles (or `keyword_df_flush_s`
+seconds) folds the delta into the table `keyword-df`.
 
 Why per partition: a table key is written to the changelog partition of the
 articles it counts (`partition_of_key`), so the counts of partition p move
@@ -29,8 +30,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 DF_SHARDS = 16
-FLUSH_ARTICLES = 5_000
-FLUSH_S = 60.0
 DOCS = "docs"
 WORDS = "words"
 
@@ -50,9 +49,10 @@ def partition_of_key(key: str) -> int | None:
 
 class PartitionDeltas:
     """Counts not yet in the table, per partition of articles.raw. Bounded: a
-    partition's delta is due once it holds `FLUSH_ARTICLES` articles."""
+    partition's delta is due once it holds `flush_articles` articles."""
 
-    def __init__(self) -> None:
+    def __init__(self, flush_articles: int) -> None:
+        self.flush_articles = flush_articles
         self.docs: Counter[int] = Counter()
         self.words: dict[int, Counter[str]] = {}
 
@@ -61,7 +61,7 @@ class PartitionDeltas:
         self.docs[partition] += 1
 
     def due(self, partition: int) -> bool:
-        return self.docs[partition] >= FLUSH_ARTICLES
+        return self.docs[partition] >= self.flush_articles
 
     def partitions(self) -> list[int]:
         return [p for p, n in self.docs.items() if n]

@@ -150,6 +150,8 @@ class ProcessorSettings(_Section):
     story_max_age_s: float = Field(3 * 86400.0, gt=0, le=30 * 86400, description="A story not seen for this long is forgotten: a later copy starts a new story.")
     trends_max_terms: int = Field(10, ge=1, le=100, description="Most keywords and most entities of one article counted for trends.")
     trends_baseline_hours: int = Field(24, ge=2, le=168, description="Hours of 1-hour windows kept as the baseline that trending scores compare against.")
+    keyword_df_flush_articles: int = Field(5000, ge=1, le=1_000_000, description="Articles of one partition after which the keyword step's document frequencies are written to the keyword-df table.")
+    keyword_df_flush_s: float = Field(60.0, gt=0, le=3600, description="The keyword step's document frequencies are written to the keyword-df table at least this often (what is not written is lost when a worker stops).")
 
 
 class AlertSettings(_Section):

@@ -3,8 +3,9 @@
 `CorpusStats` is what the enrich agent calls: `sync()` before a batch (a
 changed set of partitions rebuilds the worker's document frequencies from the
 table), `observe()` for each enriched article, `flush_due()` after the batch.
-Counts not yet flushed when a worker stops are lost: at most `FLUSH_ARTICLES`
-articles per partition, or `FLUSH_S` seconds, of statistics.
+Counts not yet flushed when a worker stops are lost: at most
+`processor.keyword_df_flush_articles` articles per partition, or
+`keyword_df_flush_s` seconds, of statistics.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import Iterable
 import faust
 import structlog
 
-from processors import corpus
 from processors.corpus import PartitionDeltas, flush_values, partition_counts, partition_of_key
 from processors.enrich.keywords import DocumentFrequency
 
@@ -43,11 +43,12 @@ def corpus_table(app: faust.App, partitions: int) -> faust.Table:
 
 
 class CorpusStats:
-    def __init__(self, table, df: DocumentFrequency, assigned, partitions: int):
+    def __init__(self, table, df: DocumentFrequency, assigned, partitions: int, flush_articles: int, flush_s: float):
         """`assigned()`: the partitions of articles.raw this worker holds now."""
         self.table, self.df, self.assigned = table, df, assigned
         self.max_words = max(1, df.max_terms // max(1, partitions))   # per partition: a worker may hold them all
-        self.deltas = PartitionDeltas()
+        self.deltas = PartitionDeltas(flush_articles)
+        self.flush_s = flush_s
         self.partitions: frozenset[int] = frozenset()
         self.last_flush = time.monotonic()
 
@@ -66,9 +67,9 @@ class CorpusStats:
         self.deltas.observe(partition, vocabulary)
 
     def flush_due(self, now: float | None = None) -> int:
-        """Write the deltas that are due (all of them every FLUSH_S seconds); how many partitions were written."""
+        """Write the deltas that are due (all of them every `flush_s` seconds); how many partitions were written."""
         now = time.monotonic() if now is None else now
-        if now - self.last_flush >= corpus.FLUSH_S:
+        if now - self.last_flush >= self.flush_s:
             due = self.deltas.partitions()
             self.last_flush = now
         else:

@@ -4,7 +4,6 @@ from collections import Counter
 
 import pytest
 
-import processors.corpus as corpus
 from processors.corpus import DF_SHARDS, PartitionDeltas, flush_values, partition_counts, partition_of_key, shard_key
 from processors.enrich.keywords import DocumentFrequency, KeywordExtractor
 from processors.enrich.text import Analysis
@@ -17,7 +16,7 @@ def _flush(table: dict, deltas: PartitionDeltas, partition: int, max_words: int 
 
 def test_counts_survive_in_the_table_per_partition():
     table: dict = {}
-    deltas = PartitionDeltas()
+    deltas = PartitionDeltas(flush_articles=1000)
     for words in (["harbour", "cranes"], ["harbour"], ["strike"]):
         deltas.observe(0, words)
     deltas.observe(1, ["election"])
@@ -60,9 +59,8 @@ def test_junk_in_the_changelog_is_ignored_not_fatal():
     assert flush_values(table, 0, 1, {"new": 1}, 300_000)["0:0"]["docs"] == 6
 
 
-def test_a_delta_is_due_after_flush_articles(monkeypatch):
-    monkeypatch.setattr(corpus, "FLUSH_ARTICLES", 3)
-    deltas = PartitionDeltas()
+def test_a_delta_is_due_after_flush_articles():
+    deltas = PartitionDeltas(flush_articles=3)
     for _ in range(2):
         deltas.observe(2, ["a"])
     assert not deltas.due(2)
@@ -92,14 +90,13 @@ def test_reset_keeps_the_counts_bounded():
     assert len(df.store) <= 100
 
 
-def test_agent_stats_flush_due_partitions_and_rebuild_when_partitions_move(monkeypatch):
+def test_agent_stats_flush_due_partitions_and_rebuild_when_partitions_move():
     from processors.agents.corpus import CorpusStats
 
-    monkeypatch.setattr(corpus, "FLUSH_ARTICLES", 2)
     table: dict = {}
     held = {0, 1}
     df = DocumentFrequency()
-    stats = CorpusStats(table, df, lambda: held, partitions=2)
+    stats = CorpusStats(table, df, lambda: held, partitions=2, flush_articles=2, flush_s=60.0)
     stats.sync()
     assert df.n_docs == 0
     stats.observe(0, ["cranes"])
@@ -108,7 +105,7 @@ def test_agent_stats_flush_due_partitions_and_rebuild_when_partitions_move(monke
     stats.observe(1, ["election"])
     assert stats.flush_due(now=stats.last_flush) == 1  # partition 0 only
     assert partition_counts(table.items(), {0})[0] == 2 and partition_counts(table.items(), {1})[0] == 0
-    assert stats.flush_due(now=stats.last_flush + corpus.FLUSH_S) == 1  # the timer flushes the rest
+    assert stats.flush_due(now=stats.last_flush + 60.0) == 1  # the timer flushes the rest
     assert partition_counts(table.items(), {1})[0] == 1
 
     held = {0}  # partition 1 went to another worker: counts are those of partition 0 only
