@@ -29,6 +29,7 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError, AsyncElasticsearch
 from elasticsearch.helpers import async_streaming_bulk
 
+from processors.enrich.text import fold
 from processors.es.layout import ArticleLayout
 from processors.es.templates import LANGUAGE_FIELDS
 from wirewatch.names import Indices
@@ -109,13 +110,22 @@ def _enrichment_fields(enrichment) -> dict[str, Any]:
         "topics": _bounded(t.name for t in enrichment.topics),
         "keywords": _bounded(k.phrase for k in enrichment.keywords),
         "entities": {kind: _bounded(names) for kind, names in by_type.items()},
-        "entity": _bounded(e.text for e in enrichment.entities),
+        "entity": _with_folded(_bounded(e.text for e in enrichment.entities)),
         "country": _bounded(e.country for e in enrichment.entities if e.country),
         "story_id": enrichment.story_id,
         "story_first": enrichment.story_first,
         "story_sources": enrichment.story_sources,
         "enriched_at": _iso(enrichment.enriched_at),
     }
+
+
+def _with_folded(names: list[str]) -> list[str]:
+    """The names, then each one's accent-folded form where it differs: the keyword field's
+    normalizer only lowercases (the plugin's folding filter is refused in normalizers), and
+    `entity:"nicolas maduro"` must find "Nicolás Maduro" as `entity:"NICOLÁS MADURO"` does."""
+    lowered = {name.lower() for name in names}
+    folded = _bounded(f for f in map(fold, names) if f not in lowered)
+    return names + folded
 
 
 def _bounded(values: Iterable[str | None]) -> list[str]:

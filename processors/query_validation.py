@@ -10,7 +10,7 @@ what the same query finds in a search:
 * ``"phrases"`` and proximity ``"armed forces"~3``;
 * trailing wildcards (``venezuel*``), with at least ``MIN_PREFIX`` characters;
 * the fields ``title:`` ``text:`` ``source:`` (site domain) ``topic:``
-  ``lang:`` ``entity:`` (exact, case-insensitive: ``entity:"Nicolás Maduro"``).
+  ``lang:`` ``entity:`` (exact, case- and accent-insensitive: ``entity:"Nicolás Maduro"``).
 
 Refused, with the character position of the problem (``QueryRejected``):
 leading or inner wildcards and ``?`` (they scan the whole term dictionary),

@@ -76,6 +76,7 @@ def test_sample_article_is_found_by_words_phrases_and_fields(es, corpus, ready):
     assert _ids(search(es, ready, "maduro AND (military OR soldiers)")) == [sample]
     assert _ids(search(es, ready, 'entity:"Nicolás Maduro"')) == [sample]
     assert _ids(search(es, ready, 'entity:"nicolás maduro"')) == [sample]
+    assert _ids(search(es, ready, 'entity:"NICOLAS MADURO"')) == [sample]  # without its accent
     assert _ids(search(es, ready, "topic:politics AND lang:en AND source:bbc.co.uk")) == [sample]
     assert _ids(search(es, ready, "lang:es")) == [corpus[2].id]
     assert search(es, ready, "maduro").hits[0].highlights[0].count("<em>") >= 1
