@@ -185,7 +185,8 @@ def test_spanish_analyzer_stems_when_plugin_installed(es, settings, ready):
 def test_rejected_with_429_is_transient_and_succeeds_later(es, settings, ready):
     # The flood-stage block makes Elasticsearch answer 429 for every write: a
     # real overload signal, no mock.
-    article = make_article()
+    now = datetime.now(timezone.utc)
+    article = make_article(published_at=now, fetched_at=now)  # routed to the month `ready` created
     index = ArticleLayout.from_indices(ready).index_for_article(article)
     es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": True})
     try:
