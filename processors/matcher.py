@@ -52,6 +52,11 @@ same query engine, analysers and mapping do the matching:
    cost 1.2 ms per alert: highlights explain, they do not decide, so an
    approximation is the right trade.
 
+A batch goes through these steps in parts of ``PART_SIZE`` articles, two at
+a time (``Matcher.match``): Elasticsearch runs in its own process, so while
+it indexes and searches one part, this process plans and builds the alerts
+of the other.
+
 Only the default fields some document of the batch has are searched
 (``searched_fields``): the per-language copies of absent languages cannot
 match, and every field multiplies the query's cost.
@@ -100,7 +105,11 @@ log = structlog.get_logger(__name__)
 
 CHUNK_SIZE = 500          # subscriptions per search
 MIN_CHUNK_SIZE = 25
-MAX_BATCH = 1000          # articles per scratch round (also the search size)
+# A batch is matched in overlapping parts (Matcher.match). bench alerts, 500-article
+# batches: parts of 250 beat 125 (each part's refresh and requests cost Elasticsearch
+# more) and 500 (no overlap).
+PART_SIZE = 250           # articles per part
+CONCURRENT_PARTS = 2      # parts in flight: Elasticsearch works on one while Python decides another
 CONCURRENT_SEARCHES = 2   # the node has few search threads; more only queues
 ARTIFICIAL_MAX_BATCH = 50 # up to this many articles, term vectors without indexing (Matcher._match_batch)
 MAX_CLAUSES_PER_REQUEST = 4000  # subscription clauses per msearch request
@@ -487,50 +496,55 @@ def story_of(article: Article) -> str:
 
 @dataclass(frozen=True)
 class AlertParts:
-    """What every alert of one article carries, computed once per article."""
+    """What every alert of one article carries, computed once per article:
+    ``template`` is an alert of the article whose subscription fields each
+    alert replaces (a copy with an update costs half a ``model_construct``)."""
     story: str
-    source: str | None
     topics: tuple[str, ...]
     entities: tuple[str, ...]
-    kibana_url: str
+    template: Alert
 
     @classmethod
     def of(cls, article: Article, kibana_url: str) -> "AlertParts":
         enrichment = article.enrichment
-        return cls(
-            story=story_of(article),
+        story = story_of(article)
+        topics = tuple(t.name for t in enrichment.topics) if enrichment else ()
+        entities = tuple(e.text for e in enrichment.entities) if enrichment else ()
+        # Every value is already typed (our Article and Subscription): skip
+        # re-validation, a third of the matcher's Python time with many alerts.
+        # Every field is given: pydantic inspects a default factory's signature
+        # on each call (a tenth of this process's time when highlights were left out).
+        template = Alert.model_construct(
+            id="", subscription_id="", subscription_name="", owner="", query="", highlights=[], matched_terms=[],
+            article_id=article.id,
+            story_id=story,
+            title=article.title,
+            url=article.url,
             source=article.source.feed_name or article.source.feed_title or article.source.domain,
-            topics=tuple(t.name for t in enrichment.topics) if enrichment else (),
-            entities=tuple(e.text for e in enrichment.entities) if enrichment else (),
+            published_at=article.published_at,
+            topics=[],
+            entities=[],
             kibana_url=discover_url(kibana_url, article),
+            matched_at=utcnow(),  # the article's alerts are all matched together
+            produced_at=article.produced_at,
         )
+        return cls(story, topics, entities, template)
 
 
 def build_alert(sub: Subscription, article: Article, highlight: dict[str, list[str]], kibana_url: str,
                 parts: AlertParts | None = None) -> Alert:
     parts = parts or AlertParts.of(article, kibana_url)
-    # Every value is already typed (our Article and Subscription): skip
-    # re-validation, a third of the matcher's Python time with many alerts.
-    return Alert.model_construct(
-        id=alert_id(sub.id, parts.story),
-        subscription_id=sub.id,
-        subscription_name=sub.name,
-        owner=sub.owner,
-        query=sub.query,
-        article_id=article.id,
-        story_id=parts.story,
-        title=article.title,
-        url=article.url,
-        source=parts.source,
-        published_at=article.published_at,
-        highlights=highlight_lines(highlight),
-        matched_terms=matched_terms(highlight),
-        topics=list(parts.topics),
-        entities=list(parts.entities),
-        kibana_url=parts.kibana_url,
-        matched_at=utcnow(),
-        produced_at=article.produced_at,
-    )
+    return parts.template.model_copy(update={
+        "id": alert_id(sub.id, parts.story),
+        "subscription_id": sub.id,
+        "subscription_name": sub.name,
+        "owner": sub.owner,
+        "query": sub.query,
+        "highlights": highlight_lines(highlight),
+        "matched_terms": matched_terms(highlight),
+        "topics": list(parts.topics),      # a list of its own per alert, as validation would give
+        "entities": list(parts.entities),
+    })
 
 
 def unseen_alerts(alerts: Iterable[Alert], seen: Container[str]) -> list[Alert]:
@@ -593,6 +607,11 @@ class HighlightTerms:
     keys: frozenset[str]          # stem keys of whole words
     prefixes: tuple[str, ...]     # folded trailing-wildcard stems
 
+    @functools.cached_property
+    def look_ups(self) -> tuple[tuple[str, bool], ...]:
+        """(term, is a prefix) of each look-up ``TokenIndex.hits`` makes."""
+        return tuple((key, False) for key in sorted(self.keys)) + tuple((prefix, True) for prefix in self.prefixes)
+
 
 @functools.lru_cache(maxsize=65_536)
 def highlight_terms(query: str) -> HighlightTerms:
@@ -623,55 +642,81 @@ def _collect_terms(group, keys: set[str], prefixes: list[str]) -> None:
             keys.update(stem_key(fold(t)) for t in _TOKEN.findall(clause.text))
 
 
+_FOREIGN_WORD_CHAR = re.compile(r"[^\W\x00-\x7f]")   # a word character beyond ASCII
+
+
 @dataclass
 class TokenIndex:
-    """One field's distinct folded tokens, and where a form occurs, found on
-    demand: an article has hundreds of tokens and its alerts look up a few."""
-    lowered: str | None                      # ASCII text lower-cased (same offsets), else None
-    forms: frozenset[str]
-    spans: dict[str, list[tuple[int, int]]]  # form -> (start, end); all of them for non-ASCII text
+    """One field's text, ready for its alerts' look-ups of where a word or a
+    prefix stands as a whole token. Text whose words are their own folded form
+    once lower-cased (ASCII text, or non-ASCII only outside words: £, quotes,
+    dashes) is searched per look-up with ``str.find``, in C: an article has
+    hundreds of tokens and its alerts look up a few, so tokenising the whole
+    text cost more than the look-ups. Other text is tokenised and folded once."""
+    lowered: str | None                      # the text lower-cased (same offsets), when that is its folded form
+    spans: dict[str, list[tuple[int, int]]]  # otherwise: folded form -> (start, end) of each of its tokens
+    _found: dict[tuple[str, bool], list[tuple[int, int, str]]] = field(default_factory=dict)  # look-ups made
     _ordered: list[str] | None = None
 
     @classmethod
     def of(cls, text: str) -> "TokenIndex":
         lowered = text.lower()
-        if text.isascii():  # the common case: one lower() keeps every offset
-            return cls(lowered, frozenset(_TOKEN.findall(lowered)), {})
-        tokens = set(_TOKEN.findall(lowered))
-        if len(lowered) == len(text) and all(t.isascii() or fold(t) == t for t in tokens):
-            # non-ASCII only outside words (£, quotes, dashes) or in forms folding keeps
-            return cls(lowered, frozenset(tokens), {})
+        if text.isascii() or (len(lowered) == len(text)
+                              and all(fold(c) == c for c in set(_FOREIGN_WORD_CHAR.findall(lowered)))):
+            return cls(lowered, {})
         spans: dict[str, list[tuple[int, int]]] = {}
         for m in _TOKEN.finditer(text):
             spans.setdefault(fold(m.group()), []).append((m.start(), m.end()))
-        return cls(None, frozenset(spans), spans)
+        return cls(None, spans)
 
     def hits(self, terms: HighlightTerms) -> list[tuple[int, int, str]]:
-        """Tokens matching the terms, in text order. The forms of a stem key
-        are the key plus one suffix (checked with stem_key itself), so the cost
-        grows with the number of terms, not with the text."""
-        wanted = [form for key in terms.keys for form in (key, *(key + suffix for suffix in _SUFFIXES))
-                  if form in self.forms and stem_key(form) == key]
-        for prefix in terms.prefixes:
+        """Tokens matching the terms, in text order: a stem key's forms are the
+        key plus one suffix (checked with stem_key itself), a prefix's the
+        tokens starting with it."""
+        found = [hits for hits in map(self._look_up, terms.look_ups) if hits]
+        if len(found) < 2:  # most often: the one word that made the subscription match, or none
+            return list(found[0]) if found else []
+        by_start = {hit[0]: hit for hits in found for hit in hits}
+        return [by_start[start] for start in sorted(by_start)]
+
+    def _look_up(self, look_up: tuple[str, bool]) -> list[tuple[int, int, str]]:
+        """Hits of one term in text order, found once per text."""
+        hits = self._found.get(look_up)
+        if hits is None:
+            hits = self._find(*look_up) if self.lowered is not None else sorted(self._find_in_spans(*look_up))
+            self._found[look_up] = hits
+        return hits
+
+    def _find(self, term: str, prefix: bool) -> list[tuple[int, int, str]]:
+        text = self.lowered or ""
+        out = []
+        at = text.find(term) if term else -1
+        while at != -1:
+            if _starts_token(text, at):
+                end = _TOKEN.match(text, at).end()
+                form = text[at:end]
+                if _ends_token(text, end) and (form.startswith(term) if prefix else stem_key(form) == term):
+                    out.append((at, end, form))
+            at = text.find(term, at + 1)
+        return out
+
+    def _find_in_spans(self, term: str, prefix: bool) -> list[tuple[int, int, str]]:
+        if prefix:
             ordered = self._sorted_forms()
-            at = bisect.bisect_left(ordered, prefix)
-            while at < len(ordered) and ordered[at].startswith(prefix):
-                wanted.append(ordered[at])
+            at = bisect.bisect_left(ordered, term)
+            forms = []
+            while at < len(ordered) and ordered[at].startswith(term):
+                forms.append(ordered[at])
                 at += 1
-        found = {start: (start, end, form) for form in set(wanted) for start, end in self._spans_of(form)}
-        return [found[start] for start in sorted(found)]
+        else:
+            forms = [form for form in (term, *(term + suffix for suffix in _SUFFIXES))
+                     if form in self.spans and stem_key(form) == term]
+        return [(start, end, form) for form in forms for start, end in self.spans[form]]
 
     def _sorted_forms(self) -> list[str]:
         if self._ordered is None:
-            self._ordered = sorted(self.forms)
+            self._ordered = sorted(self.spans)
         return self._ordered
-
-    def _spans_of(self, form: str) -> list[tuple[int, int]]:
-        spans = self.spans.get(form)
-        if spans is None:
-            spans = token_spans(self.lowered or "", form)
-            self.spans[form] = spans
-        return spans
 
 
 _APOSTROPHES = "'’"
@@ -681,23 +726,16 @@ def _wordish(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-def token_spans(text: str, form: str) -> list[tuple[int, int]]:
-    """Where ``form`` stands as a whole token of ``_TOKEN`` in ``text`` (not
-    inside a longer word nor an apostrophe compound). ``str.find`` runs in C:
-    much faster than a regular expression with look-behinds."""
-    out = []
-    size, length = len(form), len(text)
-    at = text.find(form)
-    while at != -1:
-        end = at + size
-        before_ok = not (at > 0 and (_wordish(text[at - 1]) or (
-            text[at - 1] in _APOSTROPHES and at > 1 and _wordish(text[at - 2]))))
-        after_ok = not (end < length and (_wordish(text[end]) or (
-            text[end] in _APOSTROPHES and end + 1 < length and _wordish(text[end + 1]))))
-        if before_ok and after_ok:
-            out.append((at, end))
-        at = text.find(form, at + 1)
-    return out
+def _starts_token(text: str, at: int) -> bool:
+    """No word (nor a word and an apostrophe) right before ``at``."""
+    return not (at > 0 and (_wordish(text[at - 1]) or (
+        text[at - 1] in _APOSTROPHES and at > 1 and _wordish(text[at - 2]))))
+
+
+def _ends_token(text: str, end: int) -> bool:
+    """No word (nor an apostrophe and a word) right from ``end``."""
+    return not (end < len(text) and (_wordish(text[end]) or (
+        text[end] in _APOSTROPHES and end + 1 < len(text) and _wordish(text[end + 1]))))
 
 
 @dataclass
@@ -784,6 +822,7 @@ Anchors = frozenset  # of (field, term) pairs and (field, prefix, True) triples;
 MAX_ANALYZE_TEXTS = 500   # per _analyze request (index.analyze.max_token_count is 10,000)
 MAX_TOKEN_CACHE = 500_000
 MAX_ANCHOR_INDEXES = 4    # distinct (subscriptions, fields) sets kept
+MAX_DECISION_SETS = 64    # per list of subscriptions: fields sets whose decisions are kept
 ANCHORED_FIELDS = ("title", "text")  # user fields that search analysed text
 _ANCHORABLE_PREFIX = re.compile(r"[a-z0-9]+")
 
@@ -1016,6 +1055,7 @@ def term_predicate(group, fields: tuple[str, ...], tokens, prefix_fields: Contai
 
 
 SORTED_TERMS = object()   # key of a document's per-field sorted terms (never a field name)
+_UNKNOWN = object()       # not looked up yet
 
 
 def term_positions(info: Any) -> set[int]:
@@ -1101,8 +1141,8 @@ def keyword_facts(document: dict[str, Any], ignore_above: dict[str, int]) -> Key
         for item in items:
             if not isinstance(item, str) or not item:
                 continue
-            if limit is not None and len(item.encode("utf-16-le")) // 2 > limit:
-                continue  # not indexed: cannot match
+            if limit is not None and len(item) * 2 > limit and len(item.encode("utf-16-le")) // 2 > limit:
+                continue  # not indexed: cannot match (a value of at most limit / 2 characters always is)
             term = keyword_term(field_name, item)
             if term is None:
                 unsure.add(field_name)
@@ -1187,6 +1227,16 @@ class AnchorIndex:
         return found
 
 
+def _within(ids: set[str] | frozenset[str], allowed: Container[str] | None) -> set[str]:
+    """Those of ``ids`` in ``allowed`` (all of them without it): a set
+    intersection walks the smaller side, never the 10,000 subscriptions."""
+    if allowed is None:
+        return set(ids)
+    if isinstance(allowed, (set, frozenset)):
+        return set(ids & allowed)
+    return {i for i in ids if i in allowed}
+
+
 def _prefixed_by_bisect(ordered: list[str], by_prefix: dict[str, list[int]]) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {}
     for prefix, positions in by_prefix.items():
@@ -1241,6 +1291,8 @@ class SubscriptionList:
     signature: tuple          # (id, query) of each: what the anchors index depends on
     by_id: dict[str, Subscription]
     ids: frozenset[str]
+    decisions: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)  # fields -> id -> decision made
+    indexes: dict[tuple[str, ...], "AnchorIndex"] = field(default_factory=dict)      # fields -> anchors index
 
     @classmethod
     def of(cls, subs: list[Subscription]) -> "SubscriptionList":
@@ -1267,6 +1319,7 @@ class Preselector:
         self._predicates: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._derived: SubscriptionList | None = None
         self._positions: dict[tuple[str, str], tuple[int, ...]] = {}
+        self._building = asyncio.Lock()
 
     def _of(self, subs: list[Subscription]) -> "SubscriptionList":
         """What this class derives from a list of subscriptions, once per list
@@ -1300,8 +1353,12 @@ class Preselector:
         the keyword fields and filters (``term_predicate``, ``filter_predicate``)."""
         pairs, per_doc = await self._pairs_and_terms(subs, fields, doc_ids, allowed, documents)
         bare = tuple(_bare(f) for f in fields)
-        by_id = self._of(subs).by_id
+        derived = self._of(subs)
         prefix_fields = await self._lowercasing_fields(bare)
+        # Looked up per pair (tens per article): by id, not by the query and filters each time.
+        if bare not in derived.decisions and len(derived.decisions) >= MAX_DECISION_SETS:
+            derived.decisions.clear()  # bounded: each set of languages a batch brings has its own
+        decisions = derived.decisions.setdefault(bare, {})
         plan = MatchPlan(to_search={}, decided={}, preselected=set().union(*pairs.values()))
         for doc_id, sub_ids in pairs.items():
             terms = per_doc.get(doc_id)
@@ -1310,7 +1367,10 @@ class Preselector:
             unsure = facts.unsure if facts is not None else KEYWORD_FIELDS
             search = set()
             for sub_id in sub_ids:
-                decision = None if doc is None else self._decision_of(by_id[sub_id], bare, prefix_fields)
+                if doc is None:
+                    decision = None
+                elif (decision := decisions.get(sub_id, _UNKNOWN)) is _UNKNOWN:
+                    decision = decisions[sub_id] = self._decision_of(derived.by_id[sub_id], bare, prefix_fields)
                 if decision is None or not unsure.isdisjoint(decision[1]):
                     search.add(sub_id)
                     continue
@@ -1355,18 +1415,13 @@ class Preselector:
             for field_name, held in terms.items():
                 batch_terms.setdefault(field_name, set()).update(held)
         extra = index.expanded_prefixes(batch_terms)
-        ids = self._of(subs).ids
-        if allowed is None:
-            everyone = ids
-        else:
-            everyone = ids & allowed if isinstance(allowed, (set, frozenset)) else {i for i in ids if i in allowed}
         out: dict[str, set[str]] = {}
         for doc_id in doc_ids:
-            if doc_id not in per_doc:  # no term vectors came back: let Elasticsearch decide
-                out[doc_id] = set(everyone)
+            terms = per_doc.get(doc_id)
+            if terms is None:  # no term vectors came back: let Elasticsearch decide
+                out[doc_id] = _within(self._of(subs).ids, allowed)
                 continue
-            found = {index.subs[p].id for p in index.candidates(per_doc[doc_id], extra)}
-            out[doc_id] = found if allowed is None else found & everyone
+            out[doc_id] = _within({index.subs[p].id for p in index.candidates(terms, extra)}, allowed)
         return out, per_doc
 
     async def _index_for(self, subs: list[Subscription], batch_fields: tuple[str, ...]) -> AnchorIndex:
@@ -1375,10 +1430,22 @@ class Preselector:
         once, not for each combination of languages a batch brings."""
         self._fields.update(batch_fields)
         fields = tuple(f for f in (_bare(d) for d in DEFAULT_FIELDS) if f in self._fields)
-        key = (fields, self._of(subs).signature)  # the same tuple object per list: compared by identity first
-        index = self._indexes.get(key)
+        derived = self._of(subs)
+        index = derived.indexes.get(fields)  # per list first: hashing its signature costs a millisecond
         if index is not None:
             return index
+        key = (fields, derived.signature)  # a reloaded list with the same subscriptions finds its index here
+        async with self._building:  # concurrent parts of a batch: one builds, the others wait for it
+            index = self._indexes.get(key)
+            if index is None:
+                index = await self._build_index(subs, fields)
+                if len(self._indexes) >= MAX_ANCHOR_INDEXES:  # bounded: subscription sets change over time
+                    self._indexes.clear()
+                self._indexes[key] = index
+        derived.indexes[fields] = index  # bounded: fields only grow, up to all of DEFAULT_FIELDS
+        return index
+
+    async def _build_index(self, subs: list[Subscription], fields: tuple[str, ...]) -> AnchorIndex:
         trees = {s.query: parsed_tree(s.query) for s in subs if query_problem(s.query) is None}
         await self._analyse({t for tree in trees.values() for t in word_texts(tree)}, fields)
         prefix_fields = await self._lowercasing_fields(fields)
@@ -1388,11 +1455,7 @@ class Preselector:
             tree = trees.get(sub.query)
             return None if tree is None else self._anchors_of(sub.query, fields, tree, lookup, prefix_fields)
 
-        index = AnchorIndex.build(subs, anchor_of)
-        if len(self._indexes) >= MAX_ANCHOR_INDEXES:  # bounded: subscription sets change over time
-            self._indexes.clear()
-        self._indexes[key] = index
-        return index
+        return AnchorIndex.build(subs, anchor_of)
 
     def _anchors_of(self, query: str, fields: tuple[str, ...], tree, lookup, prefix_fields) -> Anchors | None:
         key = (query, fields)
@@ -1411,6 +1474,7 @@ class Preselector:
 
     async def _analyse(self, texts: set[str], fields: tuple[str, ...]) -> None:
         if len(self._tokens) > MAX_TOKEN_CACHE:  # bounded: subscriptions come and go
+            self._derived = None   # with its decisions
             self._tokens.clear()
             self._positions.clear()
             self._anchors.clear()
@@ -1535,8 +1599,8 @@ def wanted_values(sub: Subscription) -> dict[str, frozenset[str]] | None:
 @dataclass
 class BatchStats:
     articles: int = 0
-    candidates: int = 0        # after the filter pre-selection
-    preselected: int = 0       # after the anchor-term pre-selection (in at least one article's candidates)
+    candidate_ids: frozenset[str] = frozenset()    # after the filter pre-selection
+    preselected_ids: frozenset[str] = frozenset()  # after the anchor terms (in at least one article's candidates)
     pairs: int = 0             # candidate (subscription, article) pairs sent to Elasticsearch
     decided_pairs: int = 0     # candidate pairs decided from term vectors (``term_predicate``)
     searches: int = 0
@@ -1546,6 +1610,31 @@ class BatchStats:
     search_s: float = 0.0
     highlight_s: float = 0.0   # highlights and building the alerts
     skipped_subscriptions: list[str] = field(default_factory=list)
+
+    @property
+    def candidates(self) -> int:
+        return len(self.candidate_ids)
+
+    @property
+    def preselected(self) -> int:
+        return len(self.preselected_ids)
+
+    @classmethod
+    def merged(cls, parts: list["BatchStats"]) -> "BatchStats":
+        """One batch's stats from its parts': counts and times add up (the
+        parts overlap, so their times may add up to more than the batch
+        took), subscriptions count once however many parts they were in."""
+        if len(parts) == 1:
+            return parts[0]
+        out = cls()
+        for part in parts:
+            for name in ("articles", "pairs", "decided_pairs", "searches", "matches",
+                         "index_s", "preselect_s", "search_s", "highlight_s"):
+                setattr(out, name, getattr(out, name) + getattr(part, name))
+            out.skipped_subscriptions += part.skipped_subscriptions
+        out.candidate_ids = frozenset().union(*(p.candidate_ids for p in parts))
+        out.preselected_ids = frozenset().union(*(p.preselected_ids for p in parts))
+        return out
 
 
 class Matcher:
@@ -1564,12 +1653,14 @@ class Matcher:
         clause_ids: bool = CLAUSE_IDS,
         decide_in_python: bool = True,
         decide_phrases: bool = False,
+        part_size: int = PART_SIZE,
     ):
         self.es = es
         self.indices = indices
         self.subscriptions = subscriptions
         self.kibana_url = kibana_url
         self.chunk_size = chunk_size
+        self.part_size = max(1, part_size)
         self.max_clauses_per_request = max(1, max_clauses_per_request)
         self.clause_ids = clause_ids
         self.decide_in_python = decide_in_python
@@ -1579,6 +1670,7 @@ class Matcher:
         self._use_preselection = preselect
         self.preselector: Preselector | None = None   # made with the scratch index
         self.scratch_index: str | None = None
+        self._scratch_made = asyncio.Lock()
         self.keyword_limits: dict[str, int] = {}
         self.keywords_decidable = False
         self.last_stats = BatchStats()
@@ -1596,6 +1688,12 @@ class Matcher:
         with the test/ops prefix clean-up."""
         if self.scratch_index is not None:
             return self.scratch_index
+        async with self._scratch_made:  # the parts of a first batch arrive together: one of them makes it
+            if self.scratch_index is None:
+                await self._make_scratch()
+        return self.scratch_index
+
+    async def _make_scratch(self) -> None:
         body = await self._scratch_body()
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()[:10]
         name = f"{self.indices.scratch}-{digest}"
@@ -1612,7 +1710,6 @@ class Matcher:
             log.warning("matcher.keyword_fields_unexpected", detail="keyword fields and filters go to Elasticsearch")
         if self._use_preselection:
             self.preselector = Preselector(self.es, name, phrases=self.decide_phrases)
-        return name
 
     async def _scratch_body(self) -> dict[str, Any]:
         """What the articles template gives a new monthly index, as applied
@@ -1628,14 +1725,27 @@ class Matcher:
         return scratch_index_body(self.indices, await plugin_analyzers_available(self.es))
 
     async def match(self, articles: list[Article]) -> list[Alert]:
-        alerts: list[Alert] = []
-        for start in range(0, len(articles), MAX_BATCH):
-            alerts.extend(await self._match_batch(articles[start:start + MAX_BATCH]))
-        return unseen_alerts(alerts, ())
+        """Alerts of ``articles``, matched in parts of ``part_size`` that overlap:
+        Elasticsearch runs in its own process, so while it indexes and searches
+        one part, this process plans and builds the alerts of another. A part
+        that fails cancels the others and its error is raised. ``last_stats`` sums the parts."""
+        parts = _chunks(articles, self.part_size)
+        gate = asyncio.Semaphore(CONCURRENT_PARTS)
 
-    async def _match_batch(self, articles: list[Article]) -> list[Alert]:
-        stats = BatchStats(articles=len(articles))
-        self.last_stats = stats
+        async def one(part: list[Article]) -> tuple[list[Alert], BatchStats]:
+            async with gate:
+                stats = BatchStats(articles=len(part))
+                return await self._match_batch(part, stats), stats
+
+        try:
+            async with asyncio.TaskGroup() as group:  # a failed part cancels the others
+                tasks = [group.create_task(one(part)) for part in parts]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None  # what a batch in one part would raise
+        self.last_stats = BatchStats.merged([task.result()[1] for task in tasks])
+        return unseen_alerts([alert for task in tasks for alert in task.result()[0]], ())
+
+    async def _match_batch(self, articles: list[Article], stats: BatchStats) -> list[Alert]:
         if not articles:
             return []
         documents = [article_document(a) for a in articles]
@@ -1643,7 +1753,7 @@ class Matcher:
         subscriptions = self._subscription_set(await self.subscriptions.active())
         active = subscriptions.active
         candidates, candidate_ids, candidate_positions = subscriptions.candidates_and_ids(facts)
-        stats.candidates = len(candidates)
+        stats.candidate_ids = candidate_ids
         if not candidates:
             return []
         await self.ensure_scratch()
@@ -1744,8 +1854,8 @@ class Matcher:
         stats.preselect_s = time.perf_counter() - started
         stats.pairs = sum(len(ids) for ids in plan.to_search.values())
         stats.decided_pairs = plan.decided_pairs
-        stats.preselected = len(plan.preselected if plan.preselected is not None
-                                else set().union(*plan.to_search.values(), *plan.decided.values()))
+        stats.preselected_ids = frozenset(plan.preselected if plan.preselected is not None
+                                          else set().union(*plan.to_search.values(), *plan.decided.values()))
         return plan
 
     def _shrink_chunks(self, failed_size: int, reason: str) -> None:

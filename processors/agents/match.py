@@ -81,17 +81,22 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         es = make_async_client(settings.es)
         subs = CachedSubscriptions(es, ctx.indices, settings.alerts.subscriptions_refresh_s)
         matcher = Matcher.from_settings(es, settings, subs)
+        confirming: asyncio.Future | None = None  # the last batch's "emitted" marks, being written
         try:
             async for values in stream.take(settings.es.bulk_size, within=min(settings.es.bulk_wait_s, MATCH_WINDOW_S)):
                 articles, bad = parse_batch(values)
                 for value, reason in bad:
                     await send_dead_letter(ctx.topics.dead_letters, "match", reason, None, value)
                 if articles:
-                    await match_until_done(es, matcher, articles)
+                    confirming = await match_until_done(es, matcher, articles, confirming)
         finally:
+            if confirming is not None:
+                await confirming
             await es.close()
 
-    async def match_until_done(es, matcher, articles) -> None:
+    async def match_until_done(es, matcher, articles, confirming: asyncio.Future | None) -> asyncio.Future | None:
+        """Match (retrying while Elasticsearch is away) and emit; returns the
+        confirmation still being written, or the one given when nothing was emitted."""
         delay = 0.5
         while True:
             try:
@@ -101,12 +106,19 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 log.warning("match_retry", error=f"{type(exc).__name__}: {exc}", articles=len(articles), wait_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
-        if alerts:
-            await emit(es, alerts)
+        if not alerts:
+            return confirming
+        return await emit(es, alerts, confirming)
 
-    async def emit(es, alerts: list[Alert]) -> None:
+    async def emit(es, alerts: list[Alert], confirming: asyncio.Future | None) -> asyncio.Future | None:
+        """Claim, send, and start confirming (returned) the alerts. The confirmation
+        is written while the next batch is matched, off the alerts' path; the
+        next claims wait for it, so that a copy of a story in the next batch
+        finds its alert confirmed, not pending (which would send it again)."""
         proc = settings.processor
         retry = dict(attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s)
+        if confirming is not None:
+            await confirming
         try:
             fresh = await with_retries(lambda: claim_alerts(es, ctx.indices.alert_claims, alerts),
                                        what="claim alerts", **retry)
@@ -122,9 +134,19 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 await asyncio.gather(*pending)  # each resolves once Kafka acknowledged it
 
             await with_retries(send_all, what="send alerts", **retry)
-            await with_retries(lambda: mark_emitted(es, ctx.indices.alert_claims, fresh), what="confirm alerts", **retry)
             log.info("alerts", emitted=len(fresh), duplicates=len(alerts) - len(fresh))
         except Exception as exc:  # noqa: BLE001 - never escape an agent
-            for alert in alerts:
-                await send_dead_letter(ctx.topics.dead_letters, "match", f"{type(exc).__name__}: {exc}",
-                                       alert.id.encode(), alert.to_json())
+            await dead_letter_all(alerts, exc)
+            return None
+        return asyncio.ensure_future(confirm(es, alerts, fresh, retry))
+
+    async def confirm(es, alerts: list[Alert], fresh: list[Alert], retry: dict) -> None:
+        try:
+            await with_retries(lambda: mark_emitted(es, ctx.indices.alert_claims, fresh), what="confirm alerts", **retry)
+        except Exception as exc:  # noqa: BLE001 - never escape an agent
+            await dead_letter_all(alerts, exc)
+
+    async def dead_letter_all(alerts: list[Alert], exc: Exception) -> None:
+        for alert in alerts:
+            await send_dead_letter(ctx.topics.dead_letters, "match", f"{type(exc).__name__}: {exc}",
+                                   alert.id.encode(), alert.to_json())

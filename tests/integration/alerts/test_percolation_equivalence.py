@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from processors.matcher import Matcher, subscription_query
+from processors.matcher import ARTIFICIAL_MAX_BATCH, PART_SIZE, Matcher, subscription_query
 from processors.subscriptions import StaticSubscriptions
 from wirewatch.schema import Article, Subscription, SubscriptionFilters
 
@@ -31,7 +31,7 @@ CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus"
 BBC = CORPUS / "news-labeled" / "bbc-dev"
 BBC_ARTICLES = 600
 SUBSCRIPTIONS = 200
-MATCH_BATCH = 100   # several matcher batches, like the agent
+MATCH_BATCH = 2 * PART_SIZE + ARTIFICIAL_MAX_BATCH  # several matcher batches, each in overlapping parts of both kinds (indexed, artificial)
 DOMAINS = ["bbc.co.uk", "www.reuters.com", "news.example.org"]
 COUNTRIES = ["gb", "US", None, "es"]  # source_country, lower-cased by its normaliser
 _WORD = re.compile(r"[^\W\d_]{4,}")

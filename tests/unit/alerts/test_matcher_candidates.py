@@ -7,13 +7,14 @@ import pytest
 from processors.matcher import (
     SCRATCH_ID,
     AnchorIndex,
+    HighlightTerms,
+    TokenIndex,
     anchors,
     candidate_searches,
     filters_search_body,
     has_anchor_in,
     matches_from_aggregation,
     scratch_document,
-    token_spans,
 )
 from processors.query_validation import parse
 from wirewatch.schema import Subscription, SubscriptionFilters
@@ -148,17 +149,24 @@ def test_scratch_document_keeps_only_what_queries_and_filters_read():
 
 
 @pytest.mark.parametrize(
-    "text,form,expected",
+    "text,key,prefix,expected",
     [
-        ("the army and the armies", "army", [(4, 8)]),
-        ("venezuela's army; venezuela", "venezuela", [(18, 27)]),
-        ("venezuela's army", "venezuela's", [(0, 11)]),
-        ("'army' (army) army_x", "army", [(1, 5), (8, 12)]),
-        ("don't", "don", []),
+        ("the army and the armies", "army", None, [(4, 8, "army")]),
+        ("venezuela's army; venezuela", "venezuela", None, [(0, 11, "venezuela's"), (18, 27, "venezuela")]),
+        ("'army' (army) army_x", "army", None, [(1, 5, "army"), (8, 12, "army")]),
+        ("don't", "don", None, []),
+        ("Soldiers, a soldier; SOLDIERING", "soldier", None, [(0, 8, "soldiers"), (12, 19, "soldier"), (21, 31, "soldiering")]),
+        ("Venezuela's army, venezuelans and antivenezuelan", None, "venezuel", [(0, 11, "venezuela's"), (18, 29, "venezuelans")]),
+        ("£5 for “Cafe” army — armies", "army", "caf", [(8, 12, "cafe"), (14, 18, "army")]),
+        ("£5 for “Café” army — armies", "army", "caf", [(8, 12, "cafe"), (14, 18, "army")]),
+        ("Nicolás met NICOLAS", "nicola", None, [(0, 7, "nicolas"), (12, 19, "nicolas")]),
     ],
 )
-def test_token_spans_find_whole_tokens_only(text, form, expected):
-    assert token_spans(text, form) == expected
+def test_token_index_finds_whole_tokens_only(text, key, prefix, expected):
+    """Highlight hits: whole tokens (not inside a longer word nor an apostrophe
+    compound) whose stem key is the key or that start with the prefix, folded."""
+    terms = HighlightTerms(frozenset([key] if key else []), (prefix,) if prefix else ())
+    assert TokenIndex.of(text).hits(terms) == expected
 
 
 def predicate_of(query, fields=("title", "text")):

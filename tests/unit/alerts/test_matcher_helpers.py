@@ -3,8 +3,11 @@
 from datetime import datetime, timezone
 from urllib.parse import unquote
 
+import pytest
+
 from processors.matcher import (
     BatchFacts,
+    BatchStats,
     batch_facts,
     chunk_search_body,
     discover_url,
@@ -93,3 +96,39 @@ def test_discover_url_filters_on_the_article_id():
     assert url.startswith("http://kibana:5601/app/discover#/?")
     decoded = unquote(url)
     assert "_id:\"abc123\"" in decoded and "2017-05-19T00:00:00.000Z" in decoded
+
+
+def test_batch_stats_of_parts_add_up_and_count_each_subscription_once():
+    first = BatchStats(articles=125, candidate_ids=frozenset({"a", "b"}), preselected_ids=frozenset({"a"}), pairs=3,
+                       decided_pairs=10, searches=1, matches=4, index_s=0.5, skipped_subscriptions=["x"])
+    second = BatchStats(articles=50, candidate_ids=frozenset({"b", "c"}), preselected_ids=frozenset({"b"}), pairs=2,
+                        decided_pairs=5, searches=2, matches=1, index_s=0.25, skipped_subscriptions=["y"])
+    merged = BatchStats.merged([first, second])
+    assert (merged.articles, merged.pairs, merged.decided_pairs, merged.searches, merged.matches) == (175, 5, 15, 3, 5)
+    assert merged.index_s == 0.75 and merged.skipped_subscriptions == ["x", "y"]
+    assert (merged.candidates, merged.preselected) == (3, 2)
+    assert BatchStats.merged([first]) is first and BatchStats.merged([]).articles == 0
+
+
+def test_match_runs_a_batch_in_parts_keeps_their_order_and_raises_a_failed_parts_error():
+    import asyncio
+    from types import SimpleNamespace
+
+    from processors.matcher import Matcher
+    from wirewatch.names import Indices
+    from wirewatch.settings import ESSettings
+
+    class Parts(Matcher):
+        async def _match_batch(self, articles, stats):
+            await asyncio.sleep(0.02 if articles[0] == "a" else 0)  # the first part finishes last
+            if "bad" in articles:
+                raise ValueError("part refused")
+            stats.pairs = len(articles)
+            return [SimpleNamespace(id=a) for a in articles]
+
+    matcher = Parts(None, Indices.from_settings(ESSettings()), None, part_size=2)
+    alerts = asyncio.run(matcher.match(["a", "b", "c", "a"]))
+    assert [a.id for a in alerts] == ["a", "b", "c"]  # in article order, each id once
+    assert (matcher.last_stats.articles, matcher.last_stats.pairs) == (4, 4)
+    with pytest.raises(ValueError, match="part refused"):  # its own error, not an exception group
+        asyncio.run(matcher.match(["a", "b", "bad", "c"]))
