@@ -70,27 +70,60 @@ def split_key(key: str) -> tuple[str, str]:
     return kind, term
 
 
-def article_terms(enrichment: Mapping, max_terms: int) -> list[str]:
-    """Trend keys of one article's enrichment (a dict as on the wire), each once."""
+def terms_of(phrases: Iterable, entities: Iterable, topics: Iterable, max_terms: int) -> list[str]:
+    """Trend keys of one article's keyword phrases, entity texts and topic names, each once
+    (items that are not text are skipped)."""
     keys: list[str] = []
 
-    def add(kind: str, items, field: str, limit: int | None, fold: bool) -> None:
-        if not isinstance(items, list):
-            return
+    def add(kind: str, texts: Iterable, limit: int | None, fold: bool) -> None:
         taken = 0
-        for item in items:
+        for text in texts:
             if limit is not None and taken >= limit:
                 break
-            text = item.get(field) if isinstance(item, Mapping) else None
             if not isinstance(text, str) or not text.strip():
                 continue
             text = " ".join(text.split())[:MAX_TERM_CHARS]
             keys.append(term_key(kind, text.lower() if fold else text))
             taken += 1
 
-    add("keyword", enrichment.get("keywords"), "phrase", max_terms, True)
-    add("entity", enrichment.get("entities"), "text", max_terms, False)
-    add("topic", enrichment.get("topics"), "name", None, False)
+    add("keyword", phrases, max_terms, True)
+    add("entity", entities, max_terms, False)
+    add("topic", topics, None, False)
+    return list(dict.fromkeys(keys))
+
+
+def article_terms(enrichment: Mapping, max_terms: int) -> list[str]:
+    """Trend keys of one article's enrichment (a dict as on the wire), each once."""
+
+    def texts(items, field: str) -> list:
+        if not isinstance(items, list):
+            return []
+        return [item.get(field) if isinstance(item, Mapping) else None for item in items]
+
+    return terms_of(texts(enrichment.get("keywords"), "phrase"), texts(enrichment.get("entities"), "text"),
+                    texts(enrichment.get("topics"), "name"), max_terms)
+
+
+def enrichment_terms(enrichment, max_terms: int) -> list[str]:
+    """Trend keys of a wirewatch.schema.Enrichment (as the enrich agent has it), each once."""
+    return terms_of([k.phrase for k in enrichment.keywords], [e.text for e in enrichment.entities],
+                    [t.name for t in enrichment.topics], max_terms)
+
+
+MAX_CARRIED_TERMS = 500   # trend keys read from one signed article at most
+
+
+def carried_terms(value: object) -> list[str]:
+    """The trend keys a signed article carries (processors/agents/story.py), as read from
+    the wire: only `kind:term` strings of a known kind and a bounded length are kept, once."""
+    if not isinstance(value, list):
+        return []
+    keys = []
+    for key in value[:MAX_CARRIED_TERMS]:
+        if isinstance(key, str):
+            kind, _, term = key.partition(":")
+            if kind in KINDS and term and len(term) <= MAX_TERM_CHARS:
+                keys.append(key)
     return list(dict.fromkeys(keys))
 
 
@@ -112,7 +145,8 @@ class KeyBudget:
         self.seen: dict[float, set[str]] = {}
         self.dropped = 0
 
-    def admit(self, start: float, key: str) -> bool:
+    def admit(self, start: float, key: str, mentions: int = 1) -> bool:
+        """Whether `key` is counted in the window at `start`; `mentions` are dropped if not."""
         keys = self.seen.get(start)
         if keys is None:
             keys = self.seen[start] = set()
@@ -121,7 +155,7 @@ class KeyBudget:
         if key in keys:
             return True
         if len(keys) >= self.max_keys:
-            self.dropped += 1
+            self.dropped += mentions
             return False
         keys.add(key)
         return True
@@ -209,15 +243,15 @@ class PendingCounts:
         self.keys = 0
         self.last_flush = clock()
 
-    def add(self, window: str, start: float, key: str) -> None:
+    def add(self, window: str, start: float, key: str, mentions: int = 1) -> None:
         counts = self.counts.get((window, start))
         if counts is None:
             counts = self.counts[(window, start)] = {}
         if key in counts:
-            counts[key] += 1
+            counts[key] += mentions
         else:
             self.keys += 1
-            counts[key] = 1
+            counts[key] = mentions
 
     def due(self) -> bool:
         return self.keys >= self.MAX_PENDING_KEYS or self.clock() - self.last_flush >= self.FLUSH_S

@@ -59,21 +59,29 @@ def warm_up(enricher) -> None:
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
+    from processors.agents.corpus import CorpusStats, corpus_table, raw_partitions
     from processors.agents.story import SIGNED_KEY, join_signed, signed_batches, signed_message, signed_topic
     from processors.enrich.pipeline import Enricher
+    from processors.trends import enrichment_terms
 
     enricher = Enricher.from_settings(ctx.settings)
     warm_up(enricher)
     proc = ctx.settings.processor
     signed = signed_topic(app, ctx)
+    partitions = ctx.settings.kafka.partitions
+    # The keyword step's document frequencies, kept per partition in a table (processors/corpus.py).
+    stats = CorpusStats(corpus_table(app, partitions), enricher.df, raw_partitions(app, ctx.topic_names.raw),
+                        partitions, proc.keyword_df_flush_articles, proc.keyword_df_flush_s)
 
-    def signed_lines(articles: list[Article]) -> list[bytes]:
+    def signed_lines(articles: list[Article], events: list) -> list[bytes]:
         lines = []
-        for article, done in zip(articles, enricher.enrich_batch(articles)):
+        for article, event, done in zip(articles, events, enricher.enrich_batch(articles)):
+            stats.observe(event.message.partition, done.analysis.vocabulary)
             done.enrichment.enriched_at = utcnow()
             enriched = article.model_copy(update={"enrichment": done.enrichment})
-            lines.append(signed_message(enriched.to_json(), article.source.domain or article.source.feed_url,
-                                        done.signature))
+            source = article.source.domain or article.source.feed_url
+            lines.append(signed_message(enriched.to_json(), article.id, source, done.signature,
+                                        enrichment_terms(done.enrichment, proc.trends_max_terms)))
         return lines
 
     async def dead_letter(event, exc: Exception) -> None:
@@ -97,6 +105,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.agent(ctx.topics.raw, name=f"{proc.app_id}.enrich")
     async def enrich_agent(stream):
         async for events in stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S):
+            stats.sync()  # after a rebalance: the counts of the partitions held now
             articles, parsed = [], []
             for event in events:
                 try:
@@ -105,13 +114,18 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 except Exception as exc:  # noqa: BLE001 - see failures.py: never escape an agent
                     await dead_letter(event, exc)
             try:
-                lines, done = signed_lines(articles), parsed
+                lines, done = signed_lines(articles, parsed), parsed
             except Exception:  # noqa: BLE001 - a bug of the chain: find the article, keep the rest
                 lines, done = [], []
                 for article, event in zip(articles, parsed):
                     try:
-                        lines += signed_lines([article])
+                        lines += signed_lines([article], [event])
                         done.append(event)
                     except Exception as exc:  # noqa: BLE001 - see failures.py: never escape an agent
                         await dead_letter(event, exc)
             await send_signed(lines, done)
+            stats.flush_due()
+
+    @app.timer(interval=proc.keyword_df_flush_s)
+    async def flush_keyword_df() -> None:  # a quiet stream's last counts too
+        stats.flush_due()

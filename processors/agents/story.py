@@ -10,25 +10,29 @@ gives a partition to one worker at a time: one `StoryIndex`, fed in order.
 Assigning a story costs tens of microseconds, far below what one worker can
 take, so this is not the bottleneck (see bench/enrich.py --agent).
 
-Restart and rebalance: the index writes each story's record and each article
-id to two changelogged tables (co-partitioned with `articles.signed`, so their
-one busy partition moves with it). When a worker gets that partition, Faust
-recovers the tables and calls our `on_recover`; the next event then rebuilds
-the index from them (`StoryIndex.restore`). Evictions delete from the tables,
-so they are as bounded as the index.
+Restart and rebalance: the index writes each story's record and the ids of
+the articles that joined a story to two changelogged tables (co-partitioned
+with `articles.signed`, so their one busy partition moves with it). When a
+worker gets that partition, Faust recovers the tables and calls our
+`on_recover`; the next event then rebuilds the index from them
+(`StoryIndex.restore`). Evictions delete from the tables, so they are as
+bounded as the index.
 """
 
 from __future__ import annotations
 
 import json
 import weakref
+from dataclasses import dataclass
 
 import faust
 import structlog
 
 from processors.agents.failures import PermanentError, send_dead_letter, with_retries
 from processors.context import WorkerContext
-from processors.enrich.story import StoryIndex, StoryJournal, signature_from_record, signature_to_record
+from processors.enrich.story import Signature, StoryIndex, StoryJournal, signature_from_record, signature_to_record
+from processors.trends import article_terms
+from wirewatch.schema import Enrichment
 
 log = structlog.get_logger(__name__)
 
@@ -53,12 +57,32 @@ def signed_topic(app: faust.App, ctx: WorkerContext) -> faust.TopicT:
     return topic
 
 
-def signed_message(article_json: bytes, source: str, sig) -> bytes:
-    """What an enrich agent sends: the enriched article (as produced) and its signature.
+# A signed article is a line: its head (JSON: article id, source, signature, trend
+# terms), a tab, then the enriched article JSON as the enrich agent serialised it. The
+# story and trends agents read the head only (~1 KB); the story agent splices the story
+# fields into the article's bytes. Neither JSON has a raw tab or newline (escaped in
+# strings; no whitespace between tokens), so the first tab ends the head.
+HEAD_END = b"\t"
+STORY_FIELDS = ("story_id", "story_first", "story_sources")
+# The story fields as the enrich agent serialises them (the schema's defaults): what
+# the story agent replaces.
+STORY_DEFAULTS = Enrichment().model_dump_json(include=set(STORY_FIELDS))[1:-1].encode("ascii")
 
-    Built by concatenation: the article is already serialised once."""
-    head = json.dumps({"source": source[:MAX_SOURCE_CHARS], "signature": signature_to_record(sig)})
-    return head[:-1].encode("ascii") + b',"article":' + article_json + b"}"
+
+@dataclass(frozen=True)
+class SignedArticle:
+    article_id: str
+    source: str
+    signature: Signature
+    terms: object     # trend keys as received: processors.trends.carried_terms checks them
+    article: bytes    # the enriched article JSON, its story fields at their defaults
+
+
+def signed_message(article_json: bytes, article_id: str, source: str, sig: Signature, terms: list[str]) -> bytes:
+    """What an enrich agent sends for one article: head, tab, the article (serialised once)."""
+    head = json.dumps({"id": article_id, "source": source[:MAX_SOURCE_CHARS], "signature": signature_to_record(sig),
+                       "terms": terms}, separators=(",", ":"))
+    return head.encode("ascii") + HEAD_END + article_json
 
 
 def signed_batches(lines: list[bytes], max_bytes: int = MAX_SIGNED_BATCH_BYTES) -> list[list[int]]:
@@ -86,14 +110,27 @@ def split_signed(value: bytes | None) -> list[bytes]:
     return [line for line in value.split(b"\n") if line.strip()] or [value]
 
 
-def parse_signed(value: bytes):
-    """(article dict, source, Signature) of a signed message; PermanentError when malformed."""
-    try:
-        message = json.loads(value)
-    except (ValueError, TypeError) as exc:
-        raise PermanentError(f"signed message is not JSON: {exc}") from None
-    if not isinstance(message, dict):
-        raise PermanentError("signed message is not a JSON object")
+def parse_signed(value: bytes, max_terms: int) -> SignedArticle:
+    """A signed article (see signed_message); PermanentError when malformed. `max_terms`:
+    for a line of the earlier format (one JSON object), whose terms are taken from its article."""
+    head, tab, article = value.partition(HEAD_END)
+    if not tab:
+        return _parse_whole(value, max_terms)
+    message = _json_object(head)
+    article_id, source = message.get("id"), message.get("source")
+    if not isinstance(article_id, str) or not article_id:
+        raise PermanentError("signed message has no article id")
+    if not isinstance(source, str):
+        raise PermanentError("signed message has no source")
+    if not article:
+        raise PermanentError("signed message has no article")
+    return SignedArticle(article_id, source, _signature(message), message.get("terms"), article)
+
+
+def _parse_whole(value: bytes, max_terms: int) -> SignedArticle:
+    """A line of the format before heads: {"source", "signature", "article"} (written by an
+    earlier version, still on the topic after an upgrade)."""
+    message = _json_object(value)
     article, source = message.get("article"), message.get("source")
     if not isinstance(article, dict) or not isinstance(article.get("id"), str) or not article["id"]:
         raise PermanentError("signed message has no article with an id")
@@ -101,19 +138,45 @@ def parse_signed(value: bytes):
         raise PermanentError("signed message's article has no enrichment")
     if not isinstance(source, str):
         raise PermanentError("signed message has no source")
+    return SignedArticle(article["id"], source, _signature(message), article_terms(article["enrichment"], max_terms),
+                         json.dumps(article, separators=(",", ":")).encode("ascii"))
+
+
+def _json_object(value: bytes) -> dict:
     try:
-        sig = signature_from_record(message.get("signature"))
+        message = json.loads(value)
+    except (ValueError, TypeError) as exc:
+        raise PermanentError(f"signed message is not JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise PermanentError("signed message is not a JSON object")
+    return message
+
+
+def _signature(message: dict) -> Signature:
+    try:
+        return signature_from_record(message.get("signature"))
     except ValueError as exc:
         raise PermanentError(f"signed message has a bad signature: {exc}") from None
-    return article, source, sig
 
 
-def with_story(article: dict, assignment) -> bytes:
-    """The enriched article JSON with its story fields set."""
-    enrichment = article["enrichment"]
-    enrichment["story_id"] = assignment.story_id
-    enrichment["story_first"] = assignment.first
-    enrichment["story_sources"] = assignment.sources
+def with_story(article_json: bytes, assignment) -> bytes:
+    """The enriched article JSON with its story fields set.
+
+    Spliced into the bytes in place of their defaults: parsing and dumping the
+    ~6 KB article cost ~15x more. The defaults' keys can be nowhere else (the
+    article's keys are the schema's, and a quote inside a string is escaped);
+    when they are not there as written (another serialisation), the article is
+    parsed and its fields set."""
+    fields = {"story_id": assignment.story_id, "story_first": assignment.first, "story_sources": assignment.sources}
+    at = article_json.rfind(STORY_DEFAULTS)
+    end = at + len(STORY_DEFAULTS)
+    if at >= 0 and article_json[end:end + 1] in (b",", b"}"):
+        return b"".join((article_json[:at], json.dumps(fields, separators=(",", ":"))[1:-1].encode("ascii"),
+                         article_json[end:]))
+    article = _json_object(article_json)
+    if not isinstance(article.get("enrichment"), dict):
+        raise PermanentError("signed message's article has no enrichment")
+    article["enrichment"].update(fields)
     return json.dumps(article, separators=(",", ":")).encode("ascii")
 
 
@@ -159,12 +222,12 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         log.info("story_index_restored", stories=kept, records=len(records), articles=len(index.articles))
 
     async def story_one(value: bytes) -> None:
-        article, source, sig = parse_signed(value)
-        assignment = index.assign_signature(article["id"], source, sig)
-        out = with_story(article, assignment)
+        signed = parse_signed(value, proc.trends_max_terms)
+        assignment = index.assign_signature(signed.article_id, signed.source, signed.signature)
+        out = with_story(signed.article, assignment)
 
         async def send():
-            await ctx.topics.enriched.send(key=article["id"].encode(), value=out)
+            await ctx.topics.enriched.send(key=signed.article_id.encode(), value=out)
 
         await with_retries(send, attempts=proc.max_attempts, backoff_s=proc.retry_backoff_s,
                            what="send storied article")

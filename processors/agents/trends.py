@@ -4,37 +4,30 @@ the trending terms at GET /trends on the worker's web server.
 
 It reads `articles.signed`, like the story agent: every article once, on the
 one partition of the constant key, so the counts of a term are all in one
-place and one worker answers for all of them (no scatter-gather). The scoring
-is pure logic in processors/trends.py. A worker that does not hold that
-partition answers 503 with the address of the one that does.
+place and one worker answers for all of them (no scatter-gather). It reads
+only each signed article's head, where the enrich agent put its trend terms.
+The scoring is pure logic in processors/trends.py. A worker that does not
+hold that partition answers 503 with the address of the one that does.
 """
 
 from __future__ import annotations
 
-import json
 import time
+from collections import Counter
 from datetime import timedelta
 
 import faust
 import structlog
 
-from processors.agents.story import SIGNED_KEY, signed_topic, split_signed
+from processors.agents.story import SIGNED_KEY, parse_signed, signed_topic, split_signed
 from processors.context import WorkerContext
-from processors.trends import (KINDS, WINDOWS, KeyBudget, PendingCounts, article_terms, by_shard, merged, shard_rows,
+from processors.trends import (KINDS, WINDOWS, KeyBudget, PendingCounts, by_shard, carried_terms, merged, shard_rows,
                                trends_report, window_start)
 
 log = structlog.get_logger(__name__)
 
 SHORT_EXPIRES = timedelta(hours=1)
 MAX_LIMIT = 500
-
-
-def parse_enrichment(value: bytes) -> dict:
-    message = json.loads(value)
-    enrichment = message["article"]["enrichment"] if isinstance(message, dict) else None
-    if not isinstance(enrichment, dict):
-        raise ValueError("signed message has no article enrichment")
-    return enrichment
 
 
 def query_params(query) -> tuple[str, str | None, int]:
@@ -63,12 +56,25 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     signed = signed_topic(app, ctx)
     pending = PendingCounts()
 
-    def count(enrichment: dict, timestamp: float) -> None:
-        for key in article_terms(enrichment, proc.trends_max_terms):
-            for name, size in WINDOWS.items():
-                start = window_start(timestamp, size)
-                if budgets[name].admit(start, key):
-                    pending.add(name, start, key)
+    def count(mentions: Counter, timestamp: float) -> None:
+        """Adds the mentions of a message's articles (one timestamp: summed first)."""
+        for name, size in WINDOWS.items():
+            start, budget = window_start(timestamp, size), budgets[name]
+            for key, n in mentions.items():
+                if budget.admit(start, key, n):
+                    pending.add(name, start, key, n)
+
+    def mentions_in(value: bytes) -> Counter:
+        """Each trend key of the message's articles, with how many of them have it."""
+        mentions: Counter = Counter()
+        for line in split_signed(value):
+            try:
+                mentions.update(carried_terms(parse_signed(line, proc.trends_max_terms).terms))
+            except Exception as exc:  # noqa: BLE001 - never escape an agent (failures.py)
+                # The story agent reads the same message and dead-letters a malformed one;
+                # a second dead letter would only double it. Counts are statistics: skip.
+                log.warning("trends_count_failed", error=f"{type(exc).__name__}: {exc}")
+        return mentions
 
     def flush() -> None:
         """Write the pending increments, each into the window it was counted in (inside an event)."""
@@ -80,13 +86,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.agent(signed, name=f"{proc.app_id}.trends")
     async def trends_agent(stream):
         async for event in stream.events():
-            for value in split_signed(event.value):
-                try:
-                    count(parse_enrichment(value), event.message.timestamp)
-                except Exception as exc:  # noqa: BLE001 - never escape an agent (failures.py)
-                    # The story agent reads the same message and dead-letters a malformed one;
-                    # a second dead letter would only double it. Counts are statistics: skip.
-                    log.warning("trends_count_failed", error=f"{type(exc).__name__}: {exc}")
+            count(mentions_in(event.value), event.message.timestamp)
             if pending.due():
                 flush()
 

@@ -40,12 +40,16 @@ Story ids, across workers
     message per band per article, which costs more than it saves here.
 
 Persistence (as built in processors/agents/story.py)
-    The story agent gives the index a `journal` (`StoryJournal`): every
-    story change and article id is written to changelogged Faust tables, one
-    record per story (`_Story.record()`) and one entry per article id, and
-    every eviction deletes them, so the tables stay as bounded as the index.
-    After a restart or a rebalance the new owner recovers the tables and
-    calls `StoryIndex.restore`, which rebuilds the band keys from the stored
+    The story agent gives the index a `journal` (`StoryJournal`): story
+    changes and article ids are written to changelogged Faust tables, one
+    record per story (`_Story.record()`, which names its first article) and
+    one entry per later article id, and every eviction deletes them, so the
+    tables stay as bounded as the index. A new story costs one write, a copy
+    one or two (its id; the record when it brings a new source), and a
+    record is not rewritten for a later last_seen alone until that has moved
+    by `LAST_SEEN_PERSIST_SHARE` of the age bound. After a restart or a
+    rebalance the new owner recovers the tables and calls
+    `StoryIndex.restore`, which rebuilds the band keys from the stored
     signatures (one write per article instead of 32 band writes per story).
 
 Updates
@@ -57,6 +61,7 @@ Updates
 from __future__ import annotations
 
 import operator
+import struct
 import time
 import zlib
 from collections import OrderedDict
@@ -462,18 +467,37 @@ def _densify_rows(bins: np.ndarray) -> np.ndarray:
     return bins
 
 
+_PACKED = struct.Struct(f"<{NUM_HASHES}Q")
+
+
 def signature_to_record(sig: Signature) -> dict:
-    """JSON-ready form of a signature (it travels between the enrich and story agents)."""
-    return {"values": list(sig.values), "min_hash": sig.min_hash, "exact": sig.exact, "size": sig.size}
+    """JSON-ready form of a signature (it travels between the enrich and story agents, and is
+    stored in the story table). The values go as one hex string: as a list of 64 big ints
+    they cost ~1.7x more to write and read as JSON."""
+    return {"values": _PACKED.pack(*sig.values).hex() if sig.values else "", "min_hash": sig.min_hash,
+            "exact": sig.exact, "size": sig.size}
+
+
+def _record_values(values) -> tuple[int, ...]:
+    """A record's values: hex of NUM_HASHES little-endian uint64 (or "" when none), or, as
+    records written before, a list of ints."""
+    if isinstance(values, str):
+        if not values:
+            return ()
+        data = bytes.fromhex(values)
+        if len(data) != _PACKED.size:
+            raise ValueError(f"signature values must be {_PACKED.size} bytes of hex")
+        return _PACKED.unpack(data)
+    if not isinstance(values, list) or len(values) not in (0, NUM_HASHES) or not all(type(v) is int for v in values):
+        raise ValueError(f"signature values must be a list of {NUM_HASHES} ints or empty")
+    return tuple(values)
 
 
 def signature_from_record(record: dict) -> Signature:
     """Inverse of `signature_to_record`; ValueError on a malformed record."""
     if not isinstance(record, dict):
         raise ValueError("signature record is not an object")
-    values = record.get("values") or []
-    if not isinstance(values, list) or len(values) not in (0, NUM_HASHES) or not all(type(v) is int for v in values):
-        raise ValueError(f"signature values must be a list of {NUM_HASHES} ints or empty")
+    values = _record_values(record.get("values") or [])
     min_hash, exact, size = record.get("min_hash", 0), record.get("exact", ""), record.get("size", 0)
     if type(min_hash) is not int or not isinstance(exact, str) or type(size) is not int:
         raise ValueError("signature min_hash/size must be ints and exact a string")
@@ -481,7 +505,7 @@ def signature_from_record(record: dict) -> Signature:
         raise ValueError("signature has neither values nor an exact hash")
     if not values and (len(exact) > 64 or any(c not in "0123456789abcdef" for c in exact)):
         raise ValueError("signature exact hash must be lowercase hex")
-    return Signature(tuple(values), min_hash, exact, size)
+    return Signature(values, min_hash, exact, size)
 
 
 class StoryJournal:
@@ -501,6 +525,11 @@ class StoryJournal:
 
 
 MAX_SOURCES_PERSISTED = 200   # beyond this a restored story may count a source it had seen again
+# A story's record is written again when it changes, but a later last_seen alone only once
+# it is this share of max_age_s newer than the one stored: most articles that join a story
+# would otherwise rewrite its whole record. A restored story may so expire (and fall in
+# the LRU order) up to max_age_s / 64 early: ~1 hour of the default 3 days.
+LAST_SEEN_PERSIST_SHARE = 1 / 64
 
 
 @dataclass(frozen=True)
@@ -520,6 +549,7 @@ class _Story:
     source_count: int = 0
     last_seen: float = 0.0
     first_seen: float = 0.0
+    saved_last_seen: float = 0.0   # last_seen as the journal has it
 
     def record(self) -> dict:
         return {"story_id": self.story_id, "signature": signature_to_record(self.signature),
@@ -530,9 +560,10 @@ class _Story:
     def from_record(cls, record: dict) -> "_Story":
         sig = signature_from_record(record["signature"])
         sources = record.get("sources") or []
+        last_seen = float(record.get("last_seen", 0.0))
         return cls(str(record["story_id"]), sig, str(record["first_article"]), sig.band_keys(),
                    set(map(str, sources[:MAX_SOURCES_PERSISTED])), int(record.get("source_count", len(sources))),
-                   float(record.get("last_seen", 0.0)), float(record.get("first_seen", record.get("last_seen", 0.0))))
+                   last_seen, float(record.get("first_seen", last_seen)), last_seen)
 
 
 class StoryIndex:
@@ -581,23 +612,27 @@ class StoryIndex:
         first = story is None
         if story is None:
             story = self._new_story(sig, keys, article_id)
-        if source not in story.sources:
+        new_source = source not in story.sources
+        if new_source:
             story.source_count += 1
             if len(story.sources) < MAX_SOURCES_TRACKED:
                 story.sources.add(source)
         story.last_seen = now
         self.stories.move_to_end(story.story_id)
-        self.journal.story_saved(story.story_id, story.record())
-        self._remember_article(article_id, story.story_id)
+        if first or new_source or now - story.saved_last_seen > self.max_age_s * LAST_SEEN_PERSIST_SHARE:
+            story.saved_last_seen = now
+            self.journal.story_saved(story.story_id, story.record())
+        self._remember_article(article_id, story.story_id, journaled=first)
         return Assignment(story.story_id, first, max(1, story.source_count))
 
     def restore(self, story_records, article_entries) -> int:
         """Rebuild from stored records (after a restart); returns the stories kept.
 
         `story_records`: dicts of `_Story.record()`; `article_entries`:
-        (article id, story id) pairs. Bands go to stories in the order they
-        were first seen, as they did when built live; malformed records are
-        skipped (logged by the caller through the count).
+        (article id, story id) pairs (a story's first article is in its record
+        only). Bands go to stories in the order they were first seen, as they
+        did when built live; malformed records are skipped (logged by the
+        caller through the count).
         """
         self.stories.clear()
         self.articles.clear()
@@ -611,6 +646,7 @@ class StoryIndex:
         for story in sorted(stories, key=lambda st: st.first_seen):
             for key in story.band_keys:
                 self.bands.setdefault(key, story.story_id)
+            self.articles[story.first_article] = story.story_id
         for story in sorted(stories, key=lambda st: st.last_seen):
             self.stories[story.story_id] = story
         for article_id, story_id in article_entries:
@@ -659,9 +695,11 @@ class StoryIndex:
             self._evict(next(iter(self.stories)))
         return story
 
-    def _remember_article(self, article_id: str, story_id: str) -> None:
+    def _remember_article(self, article_id: str, story_id: str, journaled: bool) -> None:
+        """`journaled`: the story's record already holds the article (its first)."""
         self.articles[article_id] = story_id
-        self.journal.article_saved(article_id, story_id)
+        if not journaled:
+            self.journal.article_saved(article_id, story_id)
         while len(self.articles) > self.max_articles:
             dropped, _ = self.articles.popitem(last=False)
             self.journal.article_dropped(dropped)

@@ -7,9 +7,11 @@ import pytest
 
 from processors.agents.failures import PermanentError
 from processors.agents.story import parse_signed, signed_message, with_story
-from processors.enrich.story import StoryIndex, StoryJournal, signature, signature_from_record, signature_to_record
+from processors.enrich.story import (LAST_SEEN_PERSIST_SHARE, Assignment, StoryIndex, StoryJournal, signature,
+                                     signature_from_record, signature_to_record)
 from processors.enrich.text import Analysis
-from wirewatch.schema import Article, Enrichment
+from processors.trends import enrichment_terms
+from wirewatch.schema import Article, Enrichment, Entity, Keyword, TopicTag
 
 from .conftest import FIXTURE_BODY, FIXTURE_TITLE
 from .test_story import OTHER_BODY, article, near_copies
@@ -45,8 +47,17 @@ def test_signature_survives_json():
     assert signature_from_record(json.loads(json.dumps(signature_to_record(short)))) == short
 
 
+def test_signature_records_of_the_earlier_format_are_read():
+    """Records stored before the values were packed (a list of ints) restore the same signature."""
+    sig = sig_of(FIXTURE_TITLE, FIXTURE_BODY)
+    earlier = {"values": list(sig.values), "min_hash": sig.min_hash, "exact": "", "size": sig.size}
+    assert signature_from_record(earlier) == sig
+
+
 @pytest.mark.parametrize("record", [None, [], {"values": [1, 2]}, {"values": ["x"] * 64, "exact": ""},
-                                    {"values": [], "exact": ""}, {"values": [], "exact": "../../etc"}])
+                                    {"values": [], "exact": ""}, {"values": [], "exact": "../../etc"},
+                                    {"values": "00" * 63}, {"values": "zz" * 512},
+                                    {"values": 12}])
 def test_bad_signature_records_are_refused(record):
     with pytest.raises(ValueError):
         signature_from_record(record)
@@ -90,22 +101,117 @@ def test_evictions_delete_from_the_journal():
     assert len(journal.articles) == index.max_articles == 400
 
 
+def enriched_article(aid="orig"):
+    enrichment = Enrichment(language="en", keywords=[Keyword(phrase="Political Prisoners", score=2.0)],
+                            entities=[Entity(text="Leopoldo López", type="person")],
+                            topics=[TopicTag(name="politics", score=1.0)])
+    return article(aid, FIXTURE_TITLE, FIXTURE_BODY).model_copy(update={"enrichment": enrichment})
+
+
 def test_signed_message_round_trip_sets_story_fields():
-    art = article("orig", FIXTURE_TITLE, FIXTURE_BODY).model_copy(update={"enrichment": Enrichment(language="en")})
+    art = enriched_article()
     sig = sig_of(FIXTURE_TITLE, FIXTURE_BODY)
-    parsed, source, parsed_sig = parse_signed(signed_message(art.to_json(), "a.example", sig))
-    assert (parsed["id"], source, parsed_sig) == ("orig", "a.example", sig)
+    terms = enrichment_terms(art.enrichment, 10)
+    signed = parse_signed(signed_message(art.to_json(), art.id, "a.example", sig, terms), max_terms=10)
+    assert (signed.article_id, signed.source, signed.signature, signed.terms) == ("orig", "a.example", sig, terms)
     index = StoryIndex()
-    out = Article.from_json(with_story(parsed, index.assign_signature(parsed["id"], source, parsed_sig)))
-    assert out.enrichment.story_id == sig.story_id() and out.enrichment.story_first
-    assert out.title == art.title and out.enrichment.language == "en"
+    out = Article.from_json(with_story(signed.article, index.assign_signature(signed.article_id, signed.source,
+                                                                             signed.signature)))
+    story = (out.enrichment.story_id, out.enrichment.story_first, out.enrichment.story_sources)
+    assert story == (sig.story_id(), True, 1)
+    story_fields = {"story_id", "story_first", "story_sources"}
+    assert out.model_dump(exclude={"enrichment": story_fields}) == art.model_dump(exclude={"enrichment": story_fields})
+
+
+def test_a_signed_line_of_the_earlier_format_is_still_read():
+    """Lines written before heads (one JSON object) may be on the topic after an upgrade."""
+    art = enriched_article()
+    sig = sig_of(FIXTURE_TITLE, FIXTURE_BODY)
+    record = {"values": list(sig.values), "min_hash": sig.min_hash, "exact": "", "size": sig.size}
+    line = (json.dumps({"source": "a.example", "signature": record})[:-1].encode() + b',"article":'
+            + art.to_json() + b"}")
+    signed = parse_signed(line, max_terms=10)
+    assert (signed.article_id, signed.source, signed.signature) == ("orig", "a.example", sig)
+    assert signed.terms == ["keyword:political prisoners", "entity:Leopoldo López", "topic:politics"]
+    out = Article.from_json(with_story(signed.article, Assignment("st-1", False, 3)))
+    assert (out.enrichment.story_id, out.enrichment.story_first, out.enrichment.story_sources) == ("st-1", False, 3)
+    assert out.title == art.title
+
+
+@pytest.mark.parametrize("story_fields", ['"story_id":null,"story_first":true,"story_sources":1',
+                                          '"story_sources": 1, "story_first": true, "story_id": null',
+                                          '"story_id":null,"story_first":true,"story_sources":12'])
+def test_story_fields_are_set_whatever_the_serialisation(story_fields):
+    """As the enrich agent writes them (spliced) or not (parsed and set); never inside a string."""
+    lookalike = '"story_id":null,"story_first":true,"story_sources":1'
+    article_json = ('{"id": "x", "title": ' + json.dumps(lookalike) + ', "enrichment": {"language": "en", '
+                    + story_fields + "}}").encode()
+    out = json.loads(with_story(article_json, Assignment("st-1", False, 3)))
+    assert out["title"] == lookalike
+    assert out["enrichment"] == {"language": "en", "story_id": "st-1", "story_first": False, "story_sources": 3}
+
+
+def signed_line(head: dict, article: bytes = b'{"id":"x"}') -> bytes:
+    return json.dumps(head).encode() + b"\t" + article
+
+
+GOOD_RECORD = signature_to_record(sig_of(FIXTURE_TITLE, FIXTURE_BODY))
 
 
 @pytest.mark.parametrize("value", [b"\x00not json", b"[]", b'{"article": {"id": "x"}, "source": "s"}',
-                                   b'{"article": {"id": "x", "enrichment": {}}, "source": "s", "signature": {}}'])
+                                   b'{"article": {"id": "x", "enrichment": {}}, "source": "s", "signature": {}}',
+                                   b"not json\t{}", b"[]\t{}",
+                                   signed_line({"source": "s", "signature": GOOD_RECORD}),
+                                   signed_line({"id": "", "source": "s", "signature": GOOD_RECORD}),
+                                   signed_line({"id": "x", "signature": GOOD_RECORD}),
+                                   signed_line({"id": "x", "source": "s", "signature": {"values": "00"}}),
+                                   signed_line({"id": "x", "source": "s", "signature": GOOD_RECORD}, b"")])
 def test_malformed_signed_messages_are_permanent_errors(value):
     with pytest.raises(PermanentError):
-        parse_signed(value)
+        parse_signed(value, max_terms=10)
+
+
+def test_a_new_story_is_one_journal_write_and_its_first_article_is_restored():
+    clock = [1000.0]
+    journal = RecordingJournal()
+    live = StoryIndex(journal=journal, clock=lambda: clock[0])
+    first = live.assign_signature("orig", "a.example", sig_of(FIXTURE_TITLE, FIXTURE_BODY))
+    assert len(journal.stories) == 1 and journal.articles == {}  # the record names its first article
+
+    restored = StoryIndex(journal=RecordingJournal(), clock=lambda: clock[0])
+    restored.restore(journal.stories.values(), journal.articles.items())
+    again = restored.assign_signature("orig", "a.example", sig_of(FIXTURE_TITLE, "another text entirely " * 9))
+    assert (again.story_id, again.first, again.sources) == (first.story_id, True, 1)  # a re-delivery, not new
+
+
+class CountingJournal(RecordingJournal):
+    def __init__(self):
+        super().__init__()
+        self.story_writes = 0
+
+    def story_saved(self, story_id, record):
+        self.story_writes += 1
+        super().story_saved(story_id, record)
+
+
+def test_a_story_record_is_rewritten_for_a_new_source_or_a_much_later_last_seen():
+    clock = [1000.0]
+    journal = CountingJournal()
+    index = StoryIndex(journal=journal, clock=lambda: clock[0], max_age_s=6400)
+    sig = sig_of(FIXTURE_TITLE, FIXTURE_BODY)
+    index.assign_signature("orig", "a.example", sig)
+    index.assign_signature("copy-1", "a.example", sig)  # same source, a moment later: its id only
+    assert journal.story_writes == 1 and journal.articles == {"copy-1": sig.story_id()}
+    index.assign_signature("copy-2", "b.example", sig)  # a new source: the count must survive a restart
+    assert journal.story_writes == 2
+    clock[0] += 6400 * LAST_SEEN_PERSIST_SHARE + 1
+    index.assign_signature("copy-3", "a.example", sig)  # last_seen moved far enough to be stored
+    assert journal.story_writes == 3
+
+    restored = StoryIndex(journal=RecordingJournal(), clock=lambda: clock[0], max_age_s=6400)
+    restored.restore(journal.stories.values(), journal.articles.items())
+    assert restored.stories[sig.story_id()].last_seen == clock[0]
+    assert restored.assign_signature("copy-4", "b.example", sig).sources == 2
 
 
 def test_signed_batches_are_bounded_and_split_back_into_articles():

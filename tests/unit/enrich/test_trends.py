@@ -42,6 +42,31 @@ def test_article_terms_ignore_hostile_shapes():
     assert article_terms({"keywords": "oops", "entities": [None, {"text": 5}], "topics": [{"name": " "}]}, 5) == []
 
 
+def test_the_enrich_agent_takes_the_same_terms_from_its_enrichment_as_trends_from_the_wire():
+    from processors.trends import enrichment_terms
+    from wirewatch.schema import Enrichment
+
+    e = enrichment(keywords=["Political Prisoners", "political  prisoners", "oil", " ", "y"],
+                   entities=["Leopoldo López", "Venezuela"], topics=["politics", "politics"])
+    assert enrichment_terms(Enrichment.model_validate(e), 3) == article_terms(e, 3)
+
+
+def test_carried_terms_keep_only_bounded_known_keys():
+    from processors.trends import MAX_CARRIED_TERMS, MAX_TERM_CHARS, carried_terms
+
+    assert carried_terms("keyword:oil") == [] and carried_terms(None) == []
+    hostile = ["keyword:oil", "keyword:oil", 5, None, "people:x", "topic:", "entity:" + "x" * (MAX_TERM_CHARS + 1),
+               "topic:politics", ["keyword:nested"]]
+    assert carried_terms(hostile) == ["keyword:oil", "topic:politics"]
+    assert len(carried_terms([f"keyword:k{i}" for i in range(MAX_CARRIED_TERMS * 2)])) == MAX_CARRIED_TERMS
+
+
+def test_mentions_counted_together_are_dropped_together():
+    budget = KeyBudget(max_keys=1)
+    assert budget.admit(0, "a", 3) and not budget.admit(0, "b", 4)
+    assert budget.dropped == 4
+
+
 def test_tumbling_windows_and_expiry():
     clock = Clock(T0 + 10)
     counts = TumblingCounts(300, expires_s=HOUR, clock=clock)
@@ -181,8 +206,8 @@ def test_pending_counts_sum_per_window_and_flush_on_time():
 
     clock = Clock(0.0)
     pending = PendingCounts(clock=clock)
-    for _ in range(3):
-        pending.add("5m", T0, "topic:sport")
+    pending.add("5m", T0, "topic:sport")
+    pending.add("5m", T0, "topic:sport", 2)  # two articles of one message
     pending.add("5m", T0 + 300, "topic:sport")
     pending.add("5m", T0 + 300, "keyword:oil")
     pending.add("5m", T0 + 300, "keyword:oil")
