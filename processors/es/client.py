@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch, Elasticsearch
+from elasticsearch.serializer import OrjsonSerializer
 
 from wirewatch.settings import ESSettings
 
@@ -35,6 +36,8 @@ def client_options(es_settings: ESSettings) -> dict[str, Any]:
         "max_retries": MAX_RETRIES,
         "retry_on_status": RETRY_ON_STATUS,
         "retry_on_timeout": True,
+        # orjson decodes about twice as fast as json: term vectors of every matched batch come back as JSON.
+        "serializer": OrjsonSerializer(),
     }
     if es_settings.username:
         password = es_settings.password.get_secret_value() if es_settings.password else ""
