@@ -389,7 +389,7 @@ def latency_phase(args, articles: list[Article], subs: list[Subscription]) -> in
     finally:
         es.options(ignore_status=404).indices.delete(index=f"{settings.es.index_prefix}*", expand_wildcards="all")
         es.close()
-        delete_topics(settings.kafka, topics.all())
+        delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         es.options(ignore_status=404).indices.delete(index=f"{settings.es.index_prefix}*", expand_wildcards="all")
         es.close()
-        delete_topics(settings.kafka, topics.all())
+        delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)
 
 
 if __name__ == "__main__":

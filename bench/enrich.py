@@ -217,7 +217,7 @@ def run_agent(count: int, deadline_s: float, enrich_only: bool = False, linger_m
         es = Elasticsearch(settings.es.url, request_timeout=60)
         es.options(ignore_status=404).indices.delete(index=f"{settings.es.index_prefix}*", expand_wildcards="all")
         es.close()
-        delete_topics(settings.kafka, topics.all())
+        delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)
 
 
 def main(argv: list[str] | None = None) -> int:

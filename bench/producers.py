@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
-        delete_topics(settings.kafka, topics.all())
+        delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)
     steady = [r for r in results if isinstance(r["cycle"], int)]
     last = steady[-1]
     bursts = [r for r in results if r["cycle"] == "burst"]

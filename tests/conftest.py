@@ -133,7 +133,7 @@ def kafka_topics(settings, topics):
 
     ensure_topics(settings.kafka, topics)
     yield topics
-    delete_topics(settings.kafka, topics.all())
+    delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)
 
 
 def pytest_configure(config):

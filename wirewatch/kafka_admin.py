@@ -46,11 +46,16 @@ def ensure_topics(kafka: KafkaSettings, topics: Topics) -> list[str]:
         admin.close()
 
 
-def delete_topics(kafka: KafkaSettings, names: list[str]) -> None:
+def delete_topics(kafka: KafkaSettings, names: list[str], *, app_id: str | None = None) -> None:
+    """Delete these topics, and with `app_id` every topic the Faust app of that id made
+    ("<app_id>-...": table changelogs, the assignor's leader topic), which no one else
+    deletes: what a test or a benchmark leaves behind."""
     admin = admin_client(kafka)
     try:
         existing = set(admin.list_topics())
         doomed = [n for n in names if n in existing]
+        if app_id:
+            doomed += sorted(n for n in existing if n.startswith(f"{app_id}-") and n not in doomed)
         if doomed:
             try:
                 admin.delete_topics(doomed, timeout_ms=int(kafka.request_timeout_s * 1000))

@@ -47,4 +47,4 @@ def test_hourly_alert_is_queued_while_realtime_is_delivered(kafka_up, settings, 
                 assert queued[0]["digest_reason"] == "mode" and "Maduro" in queued[0]["title"]
                 assert hourly.wait_for(1, 2) == []
     finally:
-        delete_topics(settings.kafka, topics.all())
+        delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)

@@ -56,4 +56,4 @@ def test_worker_sends_the_due_digest_once(kafka_up, settings, topics, indices, e
         data = hooks[0].json()["data"]
         assert sorted(s["story_id"] for s in data["stories"]) == ["s1", "s2"]
     finally:
-        delete_topics(settings.kafka, topics.all())
+        delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)

@@ -58,4 +58,4 @@ def test_poison_message_is_dead_lettered_and_stream_goes_on(settings, topics, in
             dead = wait_for_hits(es, indices.dead_letters, {"match_all": {}}, DEADLINE_S)
             assert [d["stage"] for d in dead] == ["enrich"]
     finally:
-        delete_topics(settings.kafka, topics.all())
+        delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)

@@ -45,4 +45,4 @@ def test_sample_article_reaches_webhook_and_index(settings, topics, indices, es,
         hits = es.search(index=indices.articles, query={"query_string": {"query": "maduro AND soldiers"}})
         assert hits["hits"]["total"]["value"] == 1
     finally:
-        delete_topics(settings.kafka, topics.all())
+        delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)

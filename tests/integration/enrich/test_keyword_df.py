@@ -73,4 +73,4 @@ def test_document_frequencies_are_kept_in_a_table_and_restored_after_a_restart(s
                 time.sleep(0.5)
             assert changelog_articles(settings) == len(articles)
     finally:
-        delete_topics(settings.kafka, [*topics.all(), f"{settings.processor.app_id}-keyword-df-changelog"])
+        delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)

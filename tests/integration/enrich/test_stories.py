@@ -83,7 +83,7 @@ def test_syndicated_copies_through_two_feeds_share_one_story(settings, topics, i
             assert [d["story_first"] for d in docs] == [True, False]
             assert {d["source"] for d in docs} == {"demo.wirewatch.invalid", "syndicate.wirewatch.invalid"}
     finally:
-        delete_topics(settings.kafka, topics.all())
+        delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)
 
 
 # ------------------------------------------------------------ two workers
@@ -162,7 +162,7 @@ def test_two_workers_on_four_partitions_agree_on_story_ids(settings, topics, ind
         for first, copy in pairs:
             assert found[first.id]["story_first"] != found[copy.id]["story_first"]
     finally:
-        delete_topics(settings.kafka, topics.all())
+        delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)
 
 
 def test_story_index_is_rebuilt_after_a_restart(settings, topics, indices, es, tmp_path):
@@ -195,7 +195,7 @@ def test_story_index_is_rebuilt_after_a_restart(settings, topics, indices, es, t
                 time.sleep(0.5)
             assert copy.id in after, worker.log_tail()
     finally:
-        delete_topics(settings.kafka, topics.all())
+        delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)
     assert after[copy.id]["story_id"] == before[first.id]["story_id"]
     assert after[copy.id]["story_first"] is False and after[copy.id]["story_sources"] == 2
     # The re-delivery is an update: still the first of its story, not a new source.

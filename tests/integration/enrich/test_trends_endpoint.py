@@ -98,4 +98,4 @@ def test_worker_serves_trends_and_cli_reads_them(settings, topics, tmp_path):
             bad = get_trends(port, "window=2d")
             assert bad is None  # 400: refused
     finally:
-        delete_topics(settings.kafka, topics.all())
+        delete_topics(settings.kafka, topics.all(), app_id=settings.processor.app_id)
