@@ -119,6 +119,15 @@ def check_channel(channel) -> None:
             raise SubscriptionInvalid(str(exc)) from None
 
 
+def needs_delivery(sub: Subscription) -> bool:
+    """Whether the deliver agent has work for this subscription's alerts: a channel other
+    than the alerts topic still enabled, a digest mode, or a rate cap. The others' alerts
+    only go to the alerts topic: at ~15 alerts per article, a Kafka message the worker
+    consumes only to skip it cost as much as the matching."""
+    return sub.mode != "realtime" or sub.max_per_hour is not None or \
+        any(channel.type != "kafka" and not channel.disabled for channel in sub.channels)
+
+
 def to_document(sub: Subscription) -> dict[str, Any]:
     return sub.model_dump(mode="json")
 

@@ -19,6 +19,7 @@ class FaustTopics:
     raw: faust.TopicT
     enriched: faust.TopicT
     alerts: faust.TopicT
+    deliveries: faust.TopicT
     dead_letters: faust.TopicT
 
 
@@ -31,5 +32,6 @@ def declare_topics(app: faust.App, names: Topics, partitions: int) -> FaustTopic
         raw=topic(names.raw),
         enriched=topic(names.enriched),
         alerts=topic(names.alerts),
+        deliveries=topic(names.deliveries),
         dead_letters=topic(names.dead_letters),
     )

@@ -16,6 +16,7 @@ class Topics:
     raw: str          # articles as the producers parsed them, key = article id
     enriched: str     # articles with language, topics, keywords, entities, story
     alerts: str       # one event per (subscription, story) match, key = alert id
+    deliveries: str   # the alerts the deliver agent has work for (see processors.subscriptions.needs_delivery)
     dead_letters: str  # events an agent gave up on, with the reason
     feed_state: str   # compacted: per-feed polling state, key = feed url
     signed: str       # enriched articles with their near-duplicate signature, waiting for a story id; one constant key
@@ -27,13 +28,14 @@ class Topics:
             raw=f"{p}articles.raw",
             enriched=f"{p}articles.enriched",
             alerts=f"{p}alerts",
+            deliveries=f"{p}alerts.deliver",
             dead_letters=f"{p}deadletters",
             feed_state=f"{p}feeds.state",
             signed=f"{p}articles.signed",
         )
 
     def all(self) -> list[str]:
-        return [self.raw, self.enriched, self.alerts, self.dead_letters, self.feed_state, self.signed]
+        return [self.raw, self.enriched, self.alerts, self.deliveries, self.dead_letters, self.feed_state, self.signed]
 
     def compacted(self) -> set[str]:
         return {self.feed_state}

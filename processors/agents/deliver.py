@@ -1,4 +1,7 @@
-"""Deliver agent: alerts -> each channel of the subscription (webhook, Slack, email).
+"""Deliver agent: alerts.deliver -> each channel of the subscription (webhook, Slack, email).
+
+The match agent sends every alert to the public `alerts` topic, and those
+this agent has work for (`subscriptions.needs_delivery`) to `alerts.deliver`.
 
 Alerts of hourly/daily subscriptions, and those of a realtime subscription
 beyond its ``max_per_hour``, are not sent here: they are queued for the
@@ -58,7 +61,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
     shared = SharedClients(make_clients)
 
-    @app.agent(ctx.topics.alerts, name=f"{settings.processor.app_id}.deliver", concurrency=DELIVERY_CONCURRENCY)
+    @app.agent(ctx.topics.deliveries, name=f"{settings.processor.app_id}.deliver", concurrency=DELIVERY_CONCURRENCY)
     async def deliver_agent(stream):
         es, subs = shared.acquire()
         try:

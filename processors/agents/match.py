@@ -72,7 +72,7 @@ async def mark_emitted(es, index: str, alerts: list[Alert]) -> None:
 def register(app: faust.App, ctx: WorkerContext) -> None:
     from processors.es.client import make_async_client
     from processors.matcher import Matcher
-    from processors.subscriptions import CachedSubscriptions
+    from processors.subscriptions import CachedSubscriptions, needs_delivery
 
     settings = ctx.settings
 
@@ -88,13 +88,13 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 for value, reason in bad:
                     await send_dead_letter(ctx.topics.dead_letters, "match", reason, None, value)
                 if articles:
-                    confirming = await match_until_done(es, matcher, articles, confirming)
+                    confirming = await match_until_done(es, subs, matcher, articles, confirming)
         finally:
             if confirming is not None:
                 await confirming
             await es.close()
 
-    async def match_until_done(es, matcher, articles, confirming: asyncio.Future | None) -> asyncio.Future | None:
+    async def match_until_done(es, subs, matcher, articles, confirming: asyncio.Future | None) -> asyncio.Future | None:
         """Match (retrying while Elasticsearch is away) and emit; returns the
         confirmation still being written, or the one given when nothing was emitted."""
         delay = 0.5
@@ -108,9 +108,9 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 delay = min(delay * 2, MAX_BACKOFF_S)
         if not alerts:
             return confirming
-        return await emit(es, alerts, confirming)
+        return await emit(es, subs, alerts, confirming)
 
-    async def emit(es, alerts: list[Alert], confirming: asyncio.Future | None) -> asyncio.Future | None:
+    async def emit(es, subs, alerts: list[Alert], confirming: asyncio.Future | None) -> asyncio.Future | None:
         """Claim, send, and start confirming (returned) the alerts. The confirmation
         is written while the next batch is matched, off the alerts' path; the
         next claims wait for it, so that a copy of a story in the next batch
@@ -128,9 +128,18 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 # Topic.send wraps each message in futures, callbacks and sensors,
                 # 0.2 ms per alert, with ~15 alerts per article.
                 producer = await app.maybe_start_producer()
-                topic = ctx.topics.alerts.get_topic_name()
-                pending = [await producer.send(topic, a.id.encode(), a.to_json(), partition=None, timestamp=None,
-                                               headers=None) for a in fresh]
+                topic, deliveries = ctx.topics.alerts.get_topic_name(), ctx.topics.deliveries.get_topic_name()
+                by_id = await subs.by_id()
+                deliver_too = {}  # subscription id -> whether the deliver agent has work for its alerts
+                for sub_id in {a.subscription_id for a in fresh}:
+                    sub = by_id.get(sub_id)
+                    deliver_too[sub_id] = sub is not None and needs_delivery(sub)
+                pending = []
+                for alert in fresh:
+                    key, value = alert.id.encode(), alert.to_json()
+                    for name in (topic, deliveries) if deliver_too[alert.subscription_id] else (topic,):
+                        pending.append(await producer.send(name, key, value, partition=None, timestamp=None,
+                                                           headers=None))
                 await asyncio.gather(*pending)  # each resolves once Kafka acknowledged it
 
             await with_retries(send_all, what="send alerts", **retry)

@@ -3,7 +3,7 @@
 import pytest
 
 from processors.query_validation import QueryRejected
-from processors.subscriptions import SubscriptionInvalid, check, without_channel
+from processors.subscriptions import SubscriptionInvalid, check, needs_delivery, without_channel
 from wirewatch.schema import ChannelSpec, Subscription
 
 
@@ -50,3 +50,15 @@ def test_without_channel():
     assert without_channel(updated, "https://a/x") is None  # already disabled
     assert without_channel(_sub(channels=[a]), "https://a/x").active is False
     assert without_channel(_sub(channels=[a]), "https://zzz/x") is None
+
+
+def test_only_alerts_the_deliver_agent_has_work_for_go_to_it():
+    sub = _sub
+    hook = ChannelSpec(type="webhook", url="https://hooks.example.org/x")
+    assert needs_delivery(sub(channels=[hook]))
+    assert needs_delivery(sub(channels=[ChannelSpec(type="email", to=["a@example.org"])]))
+    assert not needs_delivery(sub(channels=[ChannelSpec(type="kafka")]))  # the alerts topic is that channel
+    assert not needs_delivery(sub(channels=[]))
+    assert not needs_delivery(sub(channels=[hook.model_copy(update={"disabled": True})]))  # 410 Gone
+    assert needs_delivery(sub(channels=[ChannelSpec(type="kafka")], mode="daily"))  # queued for its digest
+    assert needs_delivery(sub(channels=[], max_per_hour=5))  # counted against its cap
