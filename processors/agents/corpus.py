@@ -60,7 +60,9 @@ class CorpusStats:
         self.deltas.drop(p for p in self.partitions - held)
         self.partitions = held
         docs, words = partition_counts(self.table.items(), set(held))
-        self.df.reset(docs, words)
+        # plus what the partitions still held counted since their last flush
+        pending = [p for p in self.deltas.partitions() if p in held]
+        self.df.reset(docs + sum(self.deltas.docs[p] for p in pending), [*words, *(self.deltas.words[p] for p in pending)])
         log.info("corpus.restored", partitions=sorted(held), articles=docs, words=len(self.df.store) - 1)
 
     def observe(self, partition: int, vocabulary: Iterable[str]) -> None:
