@@ -71,6 +71,9 @@ class CorpusStats:
     def flush_due(self, now: float | None = None) -> int:
         """Write the deltas that are due (all of them every `flush_s` seconds); how many partitions were written."""
         now = time.monotonic() if now is None else now
+        # A partition gone to another worker is its to write now: two writers of a key would lose counts.
+        held = set(self.assigned())
+        self.deltas.drop(p for p in self.deltas.partitions() if p not in held)
         if now - self.last_flush >= self.flush_s:
             due = self.deltas.partitions()
             self.last_flush = now

@@ -113,3 +113,16 @@ def test_agent_stats_flush_due_partitions_and_rebuild_when_partitions_move():
     stats.assigned = lambda: held
     stats.sync()
     assert df.n_docs == 3 and df.df("cranes") == 3 and df.df("election") == 0
+
+
+def test_a_partition_gone_to_another_worker_is_not_written():
+    from processors.agents.corpus import CorpusStats
+
+    table: dict = {}
+    held = {0, 1}
+    stats = CorpusStats(table, DocumentFrequency(), lambda: held, partitions=2, flush_articles=1, flush_s=60.0)
+    stats.sync()
+    stats.observe(1, ["election"])
+    held = {0}  # revoked before the flush (the timer may run before the next batch's sync)
+    assert stats.flush_due(now=stats.last_flush) == 0
+    assert partition_counts(table.items(), {1}) == (0, [])
