@@ -1033,7 +1033,7 @@ def term_predicate(group, fields: tuple[str, ...], tokens, prefix_fields: Contai
             if len(found) != 1:
                 return None
             pairs.append((field_name, found[0]))
-        return lambda doc: any(term in doc.get(field_name, ()) for field_name, term in pairs)
+        return _any_term_predicate(pairs)
 
     if group.all_and:
         required, excluded = [], []
@@ -1052,6 +1052,19 @@ def term_predicate(group, fields: tuple[str, ...], tokens, prefix_fields: Contai
             return None
         return lambda doc: any(p(doc) for p in either)
     return None
+
+
+def _any_term_predicate(pairs: list[tuple[str, str]]):
+    """``doc -> bool``: one of the (field, term) pairs is in the document. The one- and
+    two-field forms (a word searched in title and text) are spelled out: this runs for
+    every candidate pair of every batch, and a generator per call cost more than the test."""
+    if len(pairs) == 1:
+        (field_a, term_a), = pairs
+        return lambda doc: term_a in doc.get(field_a, ())
+    if len(pairs) == 2:
+        (field_a, term_a), (field_b, term_b) = pairs
+        return lambda doc: term_a in doc.get(field_a, ()) or term_b in doc.get(field_b, ())
+    return lambda doc: any(term in doc.get(field_name, ()) for field_name, term in pairs)
 
 
 SORTED_TERMS = object()   # key of a document's per-field sorted terms (never a field name)
