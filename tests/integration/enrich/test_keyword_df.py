@@ -40,6 +40,7 @@ def restored_articles(log_path) -> list[int]:
     return counts
 
 
+@pytest.mark.usefixtures("es")  # its teardown deletes the indices the workers create
 def test_document_frequencies_are_kept_in_a_table_and_restored_after_a_restart(settings, topics, tmp_path):
     settings = settings.model_copy(update={"processor": settings.processor.model_copy(
         update={"keyword_df_flush_articles": 1, "keyword_df_flush_s": 1.0})})
