@@ -62,6 +62,7 @@ def expected_counts(settings, topic: str, count: int) -> dict[str, int]:
     return dict(counts)
 
 
+@pytest.mark.usefixtures("es")  # its teardown deletes the indices the worker creates
 def test_worker_serves_trends_and_cli_reads_them(settings, topics, tmp_path):
     port = free_port()
     settings = settings.model_copy(update={"processor": settings.processor.model_copy(update={"web_port": port})})
