@@ -25,9 +25,10 @@ rarest go first), so the table is bounded like the Counter it restores.
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
+
+from processors.shards import group_by_shard, merged_counts, stable_shard
 
 DF_SHARDS = 16
 DOCS = "docs"
@@ -35,8 +36,8 @@ WORDS = "words"
 
 
 def shard_key(partition: int, word: str) -> str:
-    """The table key holding a word's count for a partition (CRC-32: the same in every process)."""
-    return f"{partition}:{zlib.crc32(word.encode('utf-8', 'surrogatepass')) % DF_SHARDS}"
+    """The table key holding a word's count for a partition."""
+    return f"{partition}:{stable_shard(word, DF_SHARDS)}"
 
 
 def partition_of_key(key: str) -> int | None:
@@ -77,20 +78,9 @@ class PartitionDeltas:
             self.words.pop(partition, None)
 
 
-def by_key(partition: int, words: Mapping[str, int]) -> dict[str, dict[str, int]]:
-    """A delta's word counts grouped by table key."""
-    out: dict[str, dict[str, int]] = {}
-    for word, n in words.items():
-        out.setdefault(shard_key(partition, word), {})[word] = n
-    return out
-
-
-def _words(value: object) -> dict[str, int]:
-    """The word counts of a table value; what is not a count is left out (the changelog is input too)."""
-    words = value.get(WORDS) if isinstance(value, Mapping) else None
-    if not isinstance(words, Mapping):
-        return {}
-    return {w: n for w, n in words.items() if isinstance(w, str) and type(n) is int and n > 0}
+def _stored_words(value: object) -> object:
+    """The word counts of a table value, as stored (merged_counts drops what is not a count)."""
+    return value.get(WORDS) if isinstance(value, Mapping) else None
 
 
 def _docs(value: object) -> int:
@@ -101,8 +91,7 @@ def _docs(value: object) -> int:
 def merged(old: object, words: Mapping[str, int], docs: int, max_words: int) -> dict:
     """A table value with a delta added: {"docs": articles counted, "words": {word: articles}},
     keeping the `max_words` most frequent words."""
-    counts = Counter(_words(old))
-    counts.update(words)
+    counts = Counter(merged_counts(_stored_words(old), words))
     if len(counts) > max_words:
         counts = Counter(dict(counts.most_common(max_words)))
     return {DOCS: _docs(old) + docs, WORDS: dict(counts)}
@@ -114,7 +103,7 @@ def flush_values(table: Mapping, partition: int, docs: int, words: Mapping[str, 
     and shard 0 always, which also holds the partition's article count."""
     per_shard = max(1, max_words // DF_SHARDS)
     first = f"{partition}:0"
-    grouped = by_key(partition, words)
+    grouped = group_by_shard(words, lambda word: shard_key(partition, word))
     grouped.setdefault(first, {})
     return {key: merged(table.get(key), shard_words, docs if key == first else 0, per_shard)
             for key, shard_words in grouped.items()}
@@ -126,5 +115,5 @@ def partition_counts(items: Iterable[tuple[object, object]], partitions: set[int
     for key, value in items:
         if partition_of_key(str(key)) in partitions:
             docs += _docs(value)
-            words.append(_words(value))
+            words.append(merged_counts(_stored_words(value), {}))
     return docs, words

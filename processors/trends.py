@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import math
 import time
-import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+
+from processors.shards import group_by_shard, stable_shard
 
 KINDS = ("keyword", "entity", "topic")
 WINDOWS = {"5m": 300, "1h": 3600}
@@ -189,24 +190,13 @@ TREND_SHARDS = 32   # table keys per window: one changelog message per shard tou
 
 
 def shard_of(key: str) -> str:
-    """The table key holding a term's count (CRC-32: the same in every process)."""
-    return f"s{zlib.crc32(key.encode('utf-8', 'surrogatepass')) % TREND_SHARDS:02d}"
+    """The table key holding a term's count."""
+    return f"s{stable_shard(key, TREND_SHARDS):02d}"
 
 
 def by_shard(counts: Mapping[str, int]) -> dict[str, dict[str, int]]:
     """Increments grouped by the shard that holds each term."""
-    out: dict[str, dict[str, int]] = {}
-    for key, n in counts.items():
-        out.setdefault(shard_of(key), {})[key] = n
-    return out
-
-
-def merged(current: object, increments: Mapping[str, int]) -> dict[str, int]:
-    """A shard's counts plus increments, as a new dict (a table value is replaced, never mutated)."""
-    out = {k: v for k, v in current.items() if isinstance(k, str) and type(v) is int} if isinstance(current, dict) else {}
-    for key, n in increments.items():
-        out[key] = out.get(key, 0) + n
-    return out
+    return group_by_shard(counts, shard_of)
 
 
 def shard_rows(items: Iterable[tuple[tuple[str, tuple[float, float]], object]]) -> list[tuple[WindowKey, int]]:

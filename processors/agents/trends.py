@@ -21,7 +21,8 @@ import structlog
 
 from processors.agents.story import SIGNED_KEY, parse_signed, signed_topic, split_signed
 from processors.context import WorkerContext
-from processors.trends import (KINDS, WINDOWS, KeyBudget, PendingCounts, by_shard, carried_terms, merged, shard_rows,
+from processors.shards import merged_counts
+from processors.trends import (KINDS, WINDOWS, KeyBudget, PendingCounts, by_shard, carried_terms, shard_rows,
                                trends_report, window_start)
 
 log = structlog.get_logger(__name__)
@@ -81,7 +82,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         for (name, start), counts in pending.take().items():
             window = tables[name].relative_to(start + 1.0)
             for shard, increments in by_shard(counts).items():
-                window[shard] = merged(window[shard].value(), increments)
+                window[shard] = merged_counts(window[shard].value(), increments)
 
     @app.agent(signed, name=f"{proc.app_id}.trends")
     async def trends_agent(stream):

@@ -249,7 +249,8 @@ def test_endpoint_query_defaults():
 
 
 def test_shards_are_stable_and_rows_expand_back_to_terms():
-    from processors.trends import TREND_SHARDS, by_shard, merged, shard_of, shard_rows
+    from processors.shards import merged_counts as merged
+    from processors.trends import TREND_SHARDS, by_shard, shard_of, shard_rows
 
     # The same shard in every process (CRC-32, not Python's salted hash): a restarted
     # worker must find the counts its changelog recovered under the same keys.
@@ -265,7 +266,8 @@ def test_shards_are_stable_and_rows_expand_back_to_terms():
 
 
 def test_merged_ignores_a_corrupt_stored_value():
-    from processors.trends import merged, shard_rows
+    from processors.shards import merged_counts as merged
+    from processors.trends import shard_rows
 
     assert merged("not a dict", {"topic:sport": 2}) == {"topic:sport": 2}
     assert merged({"topic:sport": "x", 5: 1, "topic:war": 1}, {"topic:war": 2}) == {"topic:war": 3}
