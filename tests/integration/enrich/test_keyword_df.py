@@ -7,12 +7,12 @@ import json
 import time
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 
 from wirewatch.harness import WorkerProcess
 from wirewatch.kafka_admin import delete_topics, ensure_topics
 
-from .test_stories import near_duplicate_pairs
+from .test_stories import near_duplicate_pairs, produce_articles
 
 pytestmark = pytest.mark.integration
 DEADLINE_S = 120
@@ -48,16 +48,10 @@ def test_document_frequencies_are_kept_in_a_table_and_restored_after_a_restart(s
     articles = [a for pair in near_duplicate_pairs() for a in pair]
     verbose = {"WIREWATCH_LOG_LEVEL": "INFO"}
 
-    def produce(batch):
-        producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
-        for art in batch:
-            producer.send(topics.raw, key=art.id.encode(), value=art.to_json()).get(timeout=30)
-        producer.close()
-
     try:
         with WorkerProcess(settings, tmp_path / "before.log", extra_env=verbose) as worker:
             worker.wait_ready()
-            produce(articles[:-1])
+            produce_articles(settings, topics.raw, articles[:-1])
             deadline, counted = time.monotonic() + DEADLINE_S, 0
             while time.monotonic() < deadline and counted < len(articles) - 1:
                 counted = changelog_articles(settings)
@@ -65,7 +59,8 @@ def test_document_frequencies_are_kept_in_a_table_and_restored_after_a_restart(s
             assert counted == len(articles) - 1, worker.log_tail()
         with WorkerProcess(settings, tmp_path / "after.log", extra_env=verbose) as worker:
             worker.wait_ready()
-            produce(articles[-1:])  # the next batch finds the worker's partitions and restores their counts
+            # the next batch finds the worker's partitions and restores their counts
+            produce_articles(settings, topics.raw, articles[-1:])
             deadline = time.monotonic() + DEADLINE_S
             while time.monotonic() < deadline and not restored_articles(tmp_path / "after.log"):
                 time.sleep(0.5)

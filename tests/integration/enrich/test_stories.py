@@ -44,6 +44,16 @@ def produce_feeds(settings, feeds):
         sink.close(timeout=30)
 
 
+def produce_articles(settings, topic: str, articles) -> set[int]:
+    """Each article to `topic` (key = its id), acknowledged; the partitions they went to."""
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
+    try:
+        return {producer.send(topic, key=art.id.encode(), value=art.to_json()).get(timeout=30).partition
+                for art in articles}
+    finally:
+        producer.close()
+
+
 def wait_for_documents(es, index, ids, deadline_s=DEADLINE_S) -> dict[str, dict]:
     deadline, found = time.monotonic() + deadline_s, {}
     while time.monotonic() < deadline:
@@ -142,14 +152,7 @@ def test_two_workers_on_four_partitions_agree_on_story_ids(settings, topics, ind
         with WorkerProcess(settings, tmp_path / "w1.log") as one, WorkerProcess(settings, tmp_path / "w2.log") as two:
             one.wait_ready()
             two.wait_ready()
-            producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
-            partitions = set()
-            for first, copy in pairs:
-                for art in (first, copy):
-                    meta = producer.send(topics.raw, key=art.id.encode(), value=art.to_json()).get(timeout=30)
-                    partitions.add(meta.partition)
-            producer.flush(30)
-            producer.close()
+            partitions = produce_articles(settings, topics.raw, [art for pair in pairs for art in pair])
             assert len(partitions) >= 2  # the copies really went through different partitions
             ids = [a.id for pair in pairs for a in pair]
             found = wait_for_documents(es, indices.articles, ids)
@@ -169,24 +172,18 @@ def test_story_index_is_rebuilt_after_a_restart(settings, topics, indices, es, t
     ensure_topics(settings.kafka, topics)
     (first, copy), (other, _) = near_duplicate_pairs()[:2]
 
-    def produce(*articles):
-        producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
-        for art in articles:
-            producer.send(topics.raw, key=art.id.encode(), value=art.to_json()).get(timeout=30)
-        producer.close()
-
     try:
         with WorkerProcess(settings, tmp_path / "before.log") as worker:
             worker.wait_ready()
-            produce(first, other)
+            produce_articles(settings, topics.raw, [first, other])
             before = wait_for_documents(es, indices.articles, [first.id, other.id])
             assert len(before) == 2, worker.log_tail()
         with WorkerProcess(settings, tmp_path / "after.log") as worker:
             worker.wait_ready()
-            produce(copy)
+            produce_articles(settings, topics.raw, [copy])
             after = wait_for_documents(es, indices.articles, [first.id, copy.id])
             assert copy.id in after, worker.log_tail()
-            produce(first)  # a re-delivery of the first article: an update
+            produce_articles(settings, topics.raw, [first])  # a re-delivery of the first article: an update
             deadline = time.monotonic() + DEADLINE_S
             while time.monotonic() < deadline:
                 after = wait_for_documents(es, indices.articles, [first.id, copy.id], 5)

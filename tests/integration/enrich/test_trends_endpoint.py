@@ -12,12 +12,11 @@ import urllib.error
 import urllib.request
 
 import pytest
-from kafka import KafkaProducer
 
 from wirewatch.harness import WorkerProcess
 from wirewatch.kafka_admin import delete_topics, ensure_topics
 
-from .test_stories import near_duplicate_pairs
+from .test_stories import near_duplicate_pairs, produce_articles
 
 pytestmark = pytest.mark.integration
 DEADLINE_S = 120
@@ -71,11 +70,7 @@ def test_worker_serves_trends_and_cli_reads_them(settings, topics, tmp_path):
     try:
         with WorkerProcess(settings, tmp_path / "worker.log") as worker:
             worker.wait_ready()
-            producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
-            for art in articles:
-                producer.send(topics.raw, key=art.id.encode(), value=art.to_json())
-            producer.flush(30)
-            producer.close()
+            produce_articles(settings, topics.raw, articles)
 
             expected = expected_counts(settings, topics.enriched, len(articles))
             assert expected, f"nothing enriched:\n{worker.log_tail()}"
