@@ -12,6 +12,7 @@ run as root, so when we are root the node runs as ``nobody`` (via setpriv).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import os
@@ -443,6 +444,18 @@ def _kafka_java(stack: StackSettings, layout: Layout, java: Path, main: str, *ar
     ]
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: 16 bytes in URL-safe base64 without padding.
+
+    Like Kafka's own Uuid.randomUuid, never one that starts with "-": the storage tool's
+    argument parser would read it as an option (1 id in 64 did, and formatting failed).
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 def start_kafka(stack: StackSettings, layout: Layout, java: Path) -> subprocess.Popen:
     kdir = layout.kafka_dir
     (kdir / "data").mkdir(parents=True, exist_ok=True)
@@ -450,11 +463,10 @@ def start_kafka(stack: StackSettings, layout: Layout, java: Path) -> subprocess.
     props.write_text(_kafka_properties(stack, layout))
     (kdir / "log4j2.yaml").write_text(_KAFKA_LOG4J)
     if not (kdir / "data" / "meta.properties").is_file():
-        cluster_id = uuid.uuid4().bytes
-        import base64
-
-        cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
-        cmd = _kafka_java(stack, layout, java, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props))
+        cmd = _kafka_java(
+            stack, layout, java, "kafka.tools.StorageTool", "format",
+            f"--cluster-id={new_cluster_id()}", "-c", str(props),
+        )
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise StackError(f"formatting Kafka's storage failed:\n{(result.stdout + result.stderr)[-2000:]}")

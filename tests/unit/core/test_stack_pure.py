@@ -54,3 +54,22 @@ def test_heap_setting_is_validated():
 
 def test_log_tail_of_missing_file(tmp_path):
     assert stack.log_tail(Path(tmp_path / "none.log")) == "(no log)"
+
+
+def test_cluster_id_never_starts_with_a_dash(monkeypatch):
+    # uuid4 bytes whose base64 begins with "-" (0xf8...) come first: the storage tool
+    # would read such an id as an option and refuse to format.
+    import uuid
+
+    ids = iter([uuid.UUID(bytes=b"\xf8" + b"\x00" * 15), uuid.UUID(bytes=b"\x01" * 16)])
+    monkeypatch.setattr(stack.uuid, "uuid4", lambda: next(ids))
+    cid = stack.new_cluster_id()
+    assert not cid.startswith("-")
+    assert len(cid) == 22
+    assert base64_decodes_to_16_bytes(cid)
+
+
+def base64_decodes_to_16_bytes(cid: str) -> bool:
+    import base64
+
+    return len(base64.urlsafe_b64decode(cid + "==")) == 16
