@@ -169,7 +169,7 @@ def scratch_index_body(indices: Indices, analyzers_available: bool) -> dict[str,
         _deep_merge(mappings, template.get("mappings", {}))
     index_settings = settings.setdefault("index", {})
     index_settings.pop("auto_expand_replicas", None)
-    index_settings.update({"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"})
+    index_settings.update(SCRATCH_INDEX_SETTINGS)
     return {"settings": settings, "mappings": with_term_vectors(mappings)}
 
 
@@ -179,8 +179,15 @@ def scratch_body_from(template: dict[str, Any]) -> dict[str, Any]:
     index_settings = settings.setdefault("index", {})
     for key in ("auto_expand_replicas", "routing", "lifecycle", "uuid", "creation_date", "provided_name", "version"):
         index_settings.pop(key, None)
-    index_settings.update({"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"})
+    index_settings.update(SCRATCH_INDEX_SETTINGS)
     return {"settings": settings, "mappings": with_term_vectors(copy.deepcopy(template["mappings"]))}
+
+
+# One shard, no replica, no periodic refresh (the matcher refreshes when it needs
+# to). The translog is not synced per request: a scratch copy lives for one batch,
+# and a lost one is indexed again with its batch. (bench: -10% of Elasticsearch's CPU)
+SCRATCH_INDEX_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1",
+                          "translog": {"durability": "async"}}
 
 
 def with_term_vectors(mappings: dict[str, Any]) -> dict[str, Any]:
@@ -195,6 +202,10 @@ def with_term_vectors(mappings: dict[str, Any]) -> dict[str, Any]:
     # The scratch copy's own id as a keyword: the searches read matches from
     # a terms aggregation on it (``_id`` is not aggregatable).
     properties[SCRATCH_ID] = {"type": "keyword"}
+    # Nothing reads a scratch copy back (term vectors are stored, matches come
+    # from aggregations, highlights are made here): no _source to compress and
+    # store for every article (bench: -10% of Elasticsearch's CPU).
+    mappings["_source"] = {"enabled": False}
     return mappings
 
 
