@@ -117,10 +117,11 @@ def dominant_script(text: str) -> tuple[str, int]:
     latin1 = _latin1(sample)
     if latin1 is not None:  # "£", "é", "ß": still Latin only
         return "latin", len(latin1.translate(None, _LATIN1_NON_LETTERS))
-    if _FROM_FIRST_SCRIPT_RE.search(sample) is None:  # "’", "ő": still Latin only
-        return "latin", _ascii_letters(sample) + len(_NON_ASCII_LATIN_LETTER_RE.findall(sample))
-    non_latin = _NON_LATIN_RE.findall(sample)
-    latin_letters = len(_LATIN_LETTER_RE.findall(sample))
+    # Latin letters counted without a list of every letter: ASCII ones in C, the few others by regex.
+    latin_letters = _ascii_letters(sample) + len(_NON_ASCII_LATIN_LETTER_RE.findall(sample))
+    if _FROM_FIRST_SCRIPT_RE.search(sample) is None:  # "ő": still Latin only
+        return "latin", latin_letters
+    non_latin = _NON_LATIN_RE.findall(sample)  # none in English with curly quotes or dashes ("’", "—")
     if not non_latin:
         return "latin", latin_letters
     counts: dict[str, int] = {}
