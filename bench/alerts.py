@@ -5,7 +5,8 @@ Builds N subscriptions (default 10,000) from the vocabulary of the articles
 words, AND/OR/NOT combinations, phrases, proximity, trailing wildcards,
 fielded terms, and language/topic filters on a share of them. Then it runs the
 Matcher over the articles in batches against the local Elasticsearch and
-prints articles/s, p50/p95/p99 of the per-batch latency, alerts per article,
+prints articles/s (after a warm-up batch, the median of ``--rounds``
+passes, each pass's rate listed), p50/p95/p99 of the per-batch latency, alerts per article,
 candidates and pairs (searched / decided from term vectors), time per phase
 with its share, and the CPU seconds of this process and of Elasticsearch (on
 a shared machine wall time measures the neighbours too).
@@ -23,7 +24,7 @@ WIREWATCH_BENCH_PRODUCER_LINGER_MS (Faust's producer linger),
 WIREWATCH_BENCH_PROFILE=<file> (a CPU-time cProfile of the worker, written
 when the paced phase ends).
 
-    wirewatch bench alerts [--subscriptions 10000] [--articles 1000] [--batch 500] [--chunk 500]
+    wirewatch bench alerts [--subscriptions 10000] [--articles 1000] [--rounds 3] [--batch 500] [--chunk 500]
                            [--part 250] [--hit-share 0.2] [--no-preselect] [--no-python-decisions]
                            [--no-clause-ids] [--clauses-per-request 4000]
                            [--latency-rate 50] [--latency-seconds 30] [--no-latency]
@@ -142,46 +143,67 @@ async def run(args) -> int:
                       max_clauses_per_request=args.clauses_per_request, clause_ids=not args.no_clause_ids,
                       decide_in_python=not args.no_python_decisions, part_size=args.part)
     print(f"{len(articles)} articles from {origin}; {len(subs)} subscriptions ({args.hit_share:.0%} built from the "
-          f"articles' words); batch {args.batch} in parts of {args.part}; chunk {args.chunk}; pre-selection {'off' if args.no_preselect else 'on'}")
-    latencies, alerts, searches, candidates, preselected, pairs, decided = [], 0, 0, 0, 0, 0, 0
-    phases = Counter()
+          f"articles' words); batch {args.batch} in parts of {args.part}; chunk {args.chunk}; pre-selection {'off' if args.no_preselect else 'on'}; "
+          f"{args.rounds} measured round(s) after a warm-up batch")
     try:
-        await matcher.match(articles[: min(10, len(articles))])  # warm-up: scratch index, JIT
-        es_cpu_before = await es_cpu_seconds(client)
-        cpu_started = time.process_time()
-        started = time.perf_counter()
-        for start in range(0, len(articles), args.batch):
-            batch = articles[start:start + args.batch]
-            t0 = time.perf_counter()
-            alerts += len(await matcher.match(batch))
-            latencies.append(time.perf_counter() - t0)
-            searches += matcher.last_stats.searches
-            candidates += matcher.last_stats.candidates
-            preselected += matcher.last_stats.preselected
-            pairs += matcher.last_stats.pairs
-            decided += matcher.last_stats.decided_pairs
-            phases.update({"index": matcher.last_stats.index_s, "search": matcher.last_stats.search_s,
-                           "(of which pre-selection)": matcher.last_stats.preselect_s,
-                           "highlights+alerts": matcher.last_stats.highlight_s})
-        elapsed = time.perf_counter() - started
-        python_cpu = time.process_time() - cpu_started
-        es_cpu = await es_cpu_seconds(client) - es_cpu_before
+        # Warm-up: the scratch index, the subscriptions' analysis and Elasticsearch's JIT
+        # (a node just started matched at a third of its speed over its first thousand articles).
+        await matcher.match(articles[: args.batch])
+        rounds = [await measured_round(matcher, client, articles, args.batch) for _ in range(args.rounds)]
     finally:
         if matcher.scratch_index:
             await client.options(ignore_status=404).indices.delete(index=matcher.scratch_index)
         await client.close()
+    print_round(median_round(rounds), len(articles), rounds)
+    return 0
+
+
+async def measured_round(matcher, client, articles: list[Article], batch_size: int) -> dict:
+    """One pass of the Matcher over every article, in batches: its throughput, latencies and costs."""
+    latencies, phases = [], Counter()
+    totals = Counter()
+    es_cpu_before = await es_cpu_seconds(client)
+    cpu_started = time.process_time()
+    started = time.perf_counter()
+    for start in range(0, len(articles), batch_size):
+        batch = articles[start:start + batch_size]
+        t0 = time.perf_counter()
+        totals["alerts"] += len(await matcher.match(batch))
+        latencies.append(time.perf_counter() - t0)
+        stats = matcher.last_stats
+        totals.update({"searches": stats.searches, "candidates": stats.candidates, "preselected": stats.preselected,
+                       "pairs": stats.pairs, "decided": stats.decided_pairs})
+        phases.update({"index": stats.index_s, "search": stats.search_s, "(of which pre-selection)": stats.preselect_s,
+                       "highlights+alerts": stats.highlight_s})
+    elapsed = time.perf_counter() - started
+    return {"rate": len(articles) / elapsed, "elapsed": elapsed, "latencies": latencies, "phases": phases,
+            "totals": totals, "python_cpu": time.process_time() - cpu_started,
+            "es_cpu": await es_cpu_seconds(client) - es_cpu_before}
+
+
+def median_round(rounds: list[dict]) -> dict:
+    """The round of median throughput (the lower middle one of an even count)."""
+    return sorted(rounds, key=lambda r: r["rate"])[(len(rounds) - 1) // 2]
+
+
+def print_round(chosen: dict, n_articles: int, rounds: list[dict]) -> None:
+    """The median round's figures (a noisy machine: one round says little), and every round's rate."""
+    elapsed, latencies, totals = chosen["elapsed"], chosen["latencies"], chosen["totals"]
     batches = len(latencies)
-    print(f"matched {len(articles)} articles in {elapsed:.2f} s: {len(articles) / elapsed:.0f} articles/s")
+    shown = " (the median round)" if len(rounds) > 1 else ""
+    print(f"matched {n_articles} articles in {elapsed:.2f} s: {n_articles / elapsed:.0f} articles/s{shown}")
+    if len(rounds) > 1:
+        print("rounds: " + ", ".join(f"{r['rate']:.0f}" for r in rounds) + " articles/s")
     print(f"batch latency p50 {percentile(latencies, 50) * 1000:.0f} ms, p95 {percentile(latencies, 95) * 1000:.0f} ms, "
           f"p99 {percentile(latencies, 99) * 1000:.0f} ms, mean {statistics.mean(latencies) * 1000:.0f} ms over {batches} batches")
-    print(f"{alerts} alerts ({alerts / len(articles):.1f} per article); {searches / batches:.1f} searches and "
-          f"{candidates / batches:.0f} candidate subscriptions per batch after filters, "
-          f"{preselected / batches:.0f} after anchor terms, {pairs / len(articles):.1f} candidate pairs per article "
-          f"searched and {decided / len(articles):.1f} decided from term vectors")
-    print("time per phase (summed over a batch's overlapping parts): " + ", ".join(f"{name} {seconds:.2f} s ({seconds / elapsed:.0%})" for name, seconds in phases.items()))
-    print(f"CPU: this process {python_cpu:.2f} s, Elasticsearch {es_cpu:.2f} s (all its work, other clients' too) "
-          f"= {1000 * (python_cpu + es_cpu) / len(articles):.1f} ms per article")
-    return 0
+    print(f"{totals['alerts']} alerts ({totals['alerts'] / n_articles:.1f} per article); {totals['searches'] / batches:.1f} searches and "
+          f"{totals['candidates'] / batches:.0f} candidate subscriptions per batch after filters, "
+          f"{totals['preselected'] / batches:.0f} after anchor terms, {totals['pairs'] / n_articles:.1f} candidate pairs per article "
+          f"searched and {totals['decided'] / n_articles:.1f} decided from term vectors")
+    print("time per phase (summed over a batch's overlapping parts): " + ", ".join(
+        f"{name} {seconds:.2f} s ({seconds / elapsed:.0%})" for name, seconds in chosen["phases"].items()))
+    print(f"CPU: this process {chosen['python_cpu']:.2f} s, Elasticsearch {chosen['es_cpu']:.2f} s (all its work, other clients' too) "
+          f"= {1000 * (chosen['python_cpu'] + chosen['es_cpu']) / n_articles:.1f} ms per article")
 
 
 async def es_cpu_seconds(client) -> float:
@@ -396,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wirewatch bench alerts", description=__doc__.splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=10_000)
     parser.add_argument("--articles", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3, help="measured passes over the articles (the median is shown)")
     parser.add_argument("--batch", type=int, default=500, help="articles per match() call (the agent takes es.bulk_size = 500)")
     parser.add_argument("--chunk", type=int, default=500, help="subscriptions per search")
     parser.add_argument("--part", type=int, default=PART_SIZE, help="articles per overlapped part of a batch")
@@ -413,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-latency", action="store_true", help="skip the real-path phase (worker, Kafka, webhook)")
     parser.add_argument("--latency-only", action="store_true", help="only the real-path phase")
     args = parser.parse_args(argv)
-    if min(args.subscriptions, args.articles, args.batch, args.chunk, args.part) < 1 or args.latency_rate <= 0 or args.latency_seconds <= 0:
+    if min(args.subscriptions, args.articles, args.batch, args.chunk, args.part, args.rounds) < 1 or args.latency_rate <= 0 or args.latency_seconds <= 0:
         parser.error("counts, rate and seconds must be positive")
     code = 0 if args.latency_only else asyncio.run(run(args))
     if code == 0 and not args.no_latency:

@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
-from bench.alerts import webhook_latencies
+from bench.alerts import median_round, webhook_latencies
 from processors.agents.deliver import SharedClients
 from processors.delivery.http import ClientPool
 from processors.matcher import BatchFacts, SubscriptionList, SubscriptionSet, batch_facts, may_match
@@ -145,3 +145,10 @@ def test_prefix_expansion_same_both_ways():
     by_terms = {t: sorted(p) for t, p in _prefixed_by_terms(terms, by_prefix).items()}
     by_bisect = {t: sorted(p) for t, p in _prefixed_by_bisect(sorted(terms), by_prefix).items()}
     assert by_terms == by_bisect == {"venezuela": [1, 2, 3], "venez": [1, 2, 3], "vex": [1], "army": [4], "armys": [4]}
+
+
+def test_bench_reports_the_round_of_median_throughput():
+    rounds = [{"rate": 500.0, "id": "fast"}, {"rate": 180.0, "id": "cold"}, {"rate": 430.0, "id": "middle"}]
+    assert median_round(rounds)["id"] == "middle"
+    assert median_round(rounds[:2])["id"] == "cold"  # an even count: the lower middle, never flattering
+    assert median_round(rounds[:1])["id"] == "fast"
