@@ -5,7 +5,7 @@ Builds N subscriptions (default 10,000) from the vocabulary of the articles
 words, AND/OR/NOT combinations, phrases, proximity, trailing wildcards,
 fielded terms, and language/topic filters on a share of them. Then it runs the
 Matcher over the articles in batches against the local Elasticsearch and
-prints articles/s (after a warm-up batch, the median of ``--rounds``
+prints articles/s (after a warm-up batch and ``--warm-up`` passes, the median of ``--rounds``
 passes, each pass's rate listed), p50/p95/p99 of the per-batch latency, alerts per article,
 candidates and pairs (searched / decided from term vectors), time per phase
 with its share, and the CPU seconds of this process and of Elasticsearch (on
@@ -24,7 +24,7 @@ WIREWATCH_BENCH_PRODUCER_LINGER_MS (Faust's producer linger),
 WIREWATCH_BENCH_PROFILE=<file> (a CPU-time cProfile of the worker, written
 when the paced phase ends).
 
-    wirewatch bench alerts [--subscriptions 10000] [--articles 1000] [--rounds 3] [--batch 500] [--chunk 500]
+    wirewatch bench alerts [--subscriptions 10000] [--articles 1000] [--rounds 3] [--warm-up 0] [--batch 500] [--chunk 500]
                            [--part 250] [--hit-share 0.2] [--no-preselect] [--no-python-decisions]
                            [--no-clause-ids] [--clauses-per-request 4000]
                            [--latency-rate 50] [--latency-seconds 30] [--no-latency]
@@ -144,11 +144,15 @@ async def run(args) -> int:
                       decide_in_python=not args.no_python_decisions, part_size=args.part)
     print(f"{len(articles)} articles from {origin}; {len(subs)} subscriptions ({args.hit_share:.0%} built from the "
           f"articles' words); batch {args.batch} in parts of {args.part}; chunk {args.chunk}; pre-selection {'off' if args.no_preselect else 'on'}; "
-          f"{args.rounds} measured round(s) after a warm-up batch")
+          f"{args.rounds} measured round(s) after a warm-up batch and {args.warm_up} warm-up pass(es)")
     try:
-        # Warm-up: the scratch index, the subscriptions' analysis and Elasticsearch's JIT
-        # (a node just started matched at a third of its speed over its first thousand articles).
+        # Warm-up: the scratch index, the subscriptions' analysis and Elasticsearch's JIT.
+        # A node just started spent twice the CPU per article in its first runs (6.0 then
+        # 4.5, 4.3, 4.2, 3.1, 2.9 s per 1,000 articles): `--warm-up` passes for a fresh stack.
         await matcher.match(articles[: args.batch])
+        for _ in range(args.warm_up):
+            for start in range(0, len(articles), args.batch):
+                await matcher.match(articles[start:start + args.batch])
         rounds = [await measured_round(matcher, client, articles, args.batch) for _ in range(args.rounds)]
     finally:
         if matcher.scratch_index:
@@ -419,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscriptions", type=int, default=10_000)
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3, help="measured passes over the articles (the median is shown)")
+    parser.add_argument("--warm-up", type=int, default=0,
+                        help="untimed passes over the articles first (after one batch), for a freshly started stack")
     parser.add_argument("--batch", type=int, default=500, help="articles per match() call (the agent takes es.bulk_size = 500)")
     parser.add_argument("--chunk", type=int, default=500, help="subscriptions per search")
     parser.add_argument("--part", type=int, default=PART_SIZE, help="articles per overlapped part of a batch")
@@ -436,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-latency", action="store_true", help="skip the real-path phase (worker, Kafka, webhook)")
     parser.add_argument("--latency-only", action="store_true", help="only the real-path phase")
     args = parser.parse_args(argv)
-    if min(args.subscriptions, args.articles, args.batch, args.chunk, args.part, args.rounds) < 1 or args.latency_rate <= 0 or args.latency_seconds <= 0:
+    if min(args.subscriptions, args.articles, args.batch, args.chunk, args.part, args.rounds) < 1 or args.warm_up < 0 or args.latency_rate <= 0 or args.latency_seconds <= 0:
         parser.error("counts, rate and seconds must be positive")
     code = 0 if args.latency_only else asyncio.run(run(args))
     if code == 0 and not args.no_latency:
