@@ -307,7 +307,7 @@ async def deliver_digest(digest: Digest, channel: ChannelSpec, settings, *, slee
             await sleep(policy.delay(attempt, last.retry_after_s, rng))
     finally:
         if client is not None:
-            await client.aclose()
+            await client.close()
     return DeliveryResult(ok=verdict is Verdict.DELIVERED, attempts=attempt, status=last.status,
                           disabled=verdict is Verdict.DISABLE,
                           error=None if verdict is Verdict.DELIVERED else (last.error or verdict.value),

@@ -19,6 +19,7 @@ import structlog
 
 from processors.agents.failures import send_dead_letter, with_retries
 from processors.context import WorkerContext
+from processors.delivery.http import CLIENTS
 from wirewatch.schema import Alert, SchemaError
 
 log = structlog.get_logger(__name__)
@@ -46,6 +47,7 @@ class SharedClients:
         if self._users == 0 and self._made is not None:
             es, self._made = self._made[0], None
             await es.close()
+            await CLIENTS.close_all()  # the pooled HTTP clients of the deliveries
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:

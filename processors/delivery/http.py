@@ -6,6 +6,10 @@ the request then goes to the checked address itself (Host header and TLS SNI
 carry the name), so a second DNS answer cannot redirect it (DNS rebinding).
 Redirects are not followed: a signed alert is not re-sent to wherever a 3xx
 points.
+
+The client is aiohttp's: a POST cost ~160 µs of CPU with it against ~1.4 ms
+with httpx (bench: 2,000 local POSTs of a 2 KB alert, 4 at a time), and a
+worker sends one per alert and channel.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import aiohttp
+import certifi
 
 from processors.delivery.policy import Verdict
 from producers.fetcher import parse_retry_after
@@ -26,6 +31,7 @@ from producers.safety import AddressPolicy, RefusedAddress, ResolveError
 
 USER_AGENT = "Wirewatch-Alerts/0.1"
 MAX_ERROR_BODY = 300
+MAX_READ_BODY = 64 * 1024   # of an answer's body: read so the connection is kept alive, never more
 
 
 class TargetRefused(Exception):
@@ -77,7 +83,8 @@ async def check_target(url: str, policy: AddressPolicy) -> tuple[str, str, int, 
     return scheme, host, port, pinned
 
 
-async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], policy: AddressPolicy) -> HttpAnswer:
+async def post(client: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str],
+               policy: AddressPolicy) -> HttpAnswer:
     """POST once; never raises for network trouble (TargetRefused for a target
     that must not be retried)."""
     try:
@@ -86,16 +93,20 @@ async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[s
         return HttpAnswer(None, error=f"DNS: {exc}")
     netloc = host if port in (80, 443) else f"{host}:{port}"
     all_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "Host": netloc, **headers}
-    extensions = {"sni_hostname": host} if scheme == "https" else {}
     try:
-        request = client.build_request("POST", pinned, content=body, headers=all_headers, extensions=extensions)
-        response = await client.send(request)
-    except httpx.TimeoutException:
+        # The checked address in the URL; the name in Host, and for TLS in SNI and the certificate check.
+        async with client.post(pinned, data=body, headers=all_headers, allow_redirects=False,
+                               server_hostname=host if scheme == "https" else None) as response:
+            status = response.status
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            answer = await response.content.read(MAX_READ_BODY)
+    except asyncio.TimeoutError:
         return HttpAnswer(None, error="timeout")
-    except httpx.HTTPError as exc:
+    except (aiohttp.ClientError, OSError, ValueError) as exc:  # ValueError: a malformed answer aiohttp refused
         return HttpAnswer(None, error=f"{type(exc).__name__}: {str(exc)[:200]}")
-    error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}: {response.text[:MAX_ERROR_BODY]}"
-    return HttpAnswer(response.status_code, parse_retry_after(response.headers.get("retry-after")), error)
+    error = None if 200 <= status < 300 else \
+        f"HTTP {status}: {answer[:MAX_ERROR_BODY * 4].decode('utf-8', 'replace')[:MAX_ERROR_BODY]}"
+    return HttpAnswer(status, retry_after, error)
 
 
 @functools.lru_cache(maxsize=1)
@@ -103,16 +114,17 @@ def tls_context() -> ssl.SSLContext:
     """One TLS context for every delivery: building one (loading the CA store)
     took a few ms per alert. Sharing it is safe: SNI and the certificate check
     are per connection."""
-    return httpx.create_ssl_context()  # what httpx builds by default (certifi CAs)
+    return ssl.create_default_context(cafile=certifi.where())
 
 
-def new_client(timeout_s: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        verify=tls_context(),
-        follow_redirects=False,
+def new_client(timeout_s: float) -> aiohttp.ClientSession:
+    """A client for one origin; close it with ``await client.close()``. Needs a running event loop."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=tls_context(), limit=20, limit_per_host=10),
+        timeout=aiohttp.ClientTimeout(total=timeout_s),  # a deadline for the whole request
         trust_env=False,  # no proxy from the environment: we connect to checked addresses only
-        timeout=httpx.Timeout(timeout_s),
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        cookie_jar=aiohttp.DummyCookieJar(),  # a receiver's cookies are not sent to the next alert
+        auto_decompress=False,  # the answer is only shown in errors: no decompression bomb
     )
 
 
@@ -129,13 +141,13 @@ class ClientPool:
 
     def __init__(self, size: int = MAX_POOLED_CLIENTS):
         self.size = size
-        self._clients: OrderedDict[tuple, tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = OrderedDict()
+        self._clients: OrderedDict[tuple, tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = OrderedDict()
 
-    def get(self, url: str, timeout_s: float) -> httpx.AsyncClient:
+    def get(self, url: str, timeout_s: float) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         key = (safe_target(url).lower(), timeout_s)
         found = self._clients.get(key)
-        if found is not None and found[0] is loop and not found[1].is_closed:
+        if found is not None and found[0] is loop and not found[1].closed:
             self._clients.move_to_end(key)
             return found[1]
         client = new_client(timeout_s)
@@ -144,8 +156,16 @@ class ClientPool:
         while len(self._clients) > self.size:
             _, (old_loop, old) = self._clients.popitem(last=False)
             if old_loop is loop:
-                loop.create_task(old.aclose())
+                loop.create_task(old.close())
         return client
+
+    async def close_all(self) -> None:
+        """Close the clients of the running event loop (the worker stopping)."""
+        loop = asyncio.get_running_loop()
+        for key, (client_loop, client) in list(self._clients.items()):
+            if client_loop is loop:
+                del self._clients[key]
+                await client.close()
 
 
 CLIENTS = ClientPool()

@@ -59,7 +59,7 @@ def test_client_pool_reuses_per_host_and_bounds_its_size():
         assert b is not a1
         assert pool.get("https://a.example.org:8443/hook", 10.0) is not a1  # another port: another client
         await asyncio.sleep(0)  # the evicted client's close runs
-        assert a1.is_closed and not b.is_closed
+        assert a1.closed and not b.closed
         assert pool.get("https://a.example.org/hook", 10.0) is not a1   # evicted: a fresh one
         return pool
 
@@ -70,6 +70,17 @@ def test_client_pool_reuses_per_host_and_bounds_its_size():
         return pool.get("https://a.example.org/hook", 10.0)
 
     assert asyncio.run(later()) is not clients[("https://a.example.org", 10.0)]
+
+
+def test_client_pool_closes_the_clients_of_its_loop():
+    async def go():
+        pool = ClientPool()
+        a, b = pool.get("https://a.example.org/hook", 10.0), pool.get("https://b.example.org/hook", 10.0)
+        await pool.close_all()
+        return a, b, pool
+
+    a, b, pool = asyncio.run(go())
+    assert a.closed and b.closed and not pool._clients
 
 
 def test_shared_clients_made_once_and_closed_by_the_last_user():
