@@ -653,7 +653,6 @@ def _collect_terms(group, keys: set[str], prefixes: list[str]) -> None:
             keys.update(stem_key(fold(t)) for t in _TOKEN.findall(clause.text))
 
 
-_FOREIGN_WORD_CHAR = re.compile(r"[^\W\x00-\x7f]")   # a word character beyond ASCII
 
 
 @dataclass
@@ -664,7 +663,7 @@ class TokenIndex:
     dashes) is searched per look-up with ``str.find``, in C: an article has
     hundreds of tokens and its alerts look up a few, so tokenising the whole
     text cost more than the look-ups. Other text is tokenised and folded once."""
-    lowered: str | None                      # the text lower-cased (same offsets), when that is its folded form
+    lowered: str | None                      # the text lower-cased and folded letter by letter (same offsets), when that is its folded form
     spans: dict[str, list[tuple[int, int]]]  # otherwise: folded form -> (start, end) of each of its tokens
     _found: dict[tuple[str, bool], list[tuple[int, int, str]]] = field(default_factory=dict)  # look-ups made
     _ordered: list[str] | None = None
@@ -672,9 +671,22 @@ class TokenIndex:
     @classmethod
     def of(cls, text: str) -> "TokenIndex":
         lowered = text.lower()
-        if text.isascii() or (len(lowered) == len(text)
-                              and all(fold(c) == c for c in set(_FOREIGN_WORD_CHAR.findall(lowered)))):
+        if text.isascii():
             return cls(lowered, {})
+        if len(lowered) == len(text):
+            # Accented Latin ("José", "Bogotá"): each such letter folds to one letter, so the
+            # text folded letter by letter keeps its offsets and str.find serves it too.
+            folds = {c: fold(c) for c in set(lowered) if c > "\x7f" and c.isalnum()}  # its word characters beyond ASCII
+            if all(len(folded) == 1 for folded in folds.values()):
+                for c, folded in folds.items():
+                    if folded != c:
+                        lowered = lowered.replace(c, folded)  # a few letters: a C scan each (translate: a lookup per character)
+                return cls(lowered, {})
+        return cls.tokenised(text)
+
+    @classmethod
+    def tokenised(cls, text: str) -> "TokenIndex":
+        """The index of every token's folded form (text that folding does not keep aligned)."""
         spans: dict[str, list[tuple[int, int]]] = {}
         for m in _TOKEN.finditer(text):
             spans.setdefault(fold(m.group()), []).append((m.start(), m.end()))

@@ -132,3 +132,23 @@ def test_match_runs_a_batch_in_parts_keeps_their_order_and_raises_a_failed_parts
     assert (matcher.last_stats.articles, matcher.last_stats.pairs) == (4, 4)
     with pytest.raises(ValueError, match="part refused"):  # its own error, not an exception group
         asyncio.run(matcher.match(["a", "b", "bad", "c"]))
+
+
+def test_accented_text_is_searched_in_place_and_agrees_with_the_token_index():
+    import random
+
+    from processors.matcher import TokenIndex, highlight_terms
+
+    assert TokenIndex.of("José Bogotá niño").lowered == "jose bogota nino"   # folded letter by letter, same offsets
+    assert TokenIndex.of("Straße in İstanbul").lowered is None               # "ß" folds to two letters: tokenised
+    rng = random.Random(6)
+    words = ["José", "Bogotá", "bogota", "jose", "Niño", "niños", "soldiers", "Müller", "straße", "İstanbul", "café",
+             "cafés", "résumé", "naïve", "Łódź", "e\u0301cole", "ΑΘΗΝΑ", "Москва", "O’Brien", "don't", "PRISONERS", "josé’s"]
+    queries = ["jose", "bogota", "nino", "muller", "strasse", "istanbul", "cafe", "resume", "naive", "lodz", "ecole",
+               "αθηνα", "москва", "o'brien", "prisoner", "jos*", "caf*"]
+    for _ in range(1500):
+        text = " ".join(rng.choice(words) + rng.choice(["", ",", "."]) for _ in range(rng.randint(1, 25)))
+        found, tokenised = TokenIndex.of(text), TokenIndex.tokenised(text)
+        for query in queries:
+            terms = highlight_terms(query)
+            assert found.hits(terms) == tokenised.hits(terms), (text, query)
