@@ -129,6 +129,7 @@ def workload(args) -> tuple[list[Article], str, list[Subscription]]:
 
 
 async def run(args) -> int:
+    from processors.app import tune_gc
     from processors.es.client import make_async_client
     from processors.matcher import Matcher
     from processors.subscriptions import StaticSubscriptions
@@ -136,6 +137,7 @@ async def run(args) -> int:
     from wirewatch.settings import ESSettings
 
     articles, origin, subs = workload(args)
+    tune_gc()  # as `wirewatch worker` does: the default thresholds spent ~0.3 ms per article in collections here
     es_settings = ESSettings(index_prefix=f"wwbench-{uuid.uuid4().hex[:8]}")
     indices = Indices.from_settings(es_settings)
     client = make_async_client(es_settings)
