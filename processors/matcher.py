@@ -656,7 +656,6 @@ def _collect_terms(group, keys: set[str], prefixes: list[str]) -> None:
 
 
 
-
 @dataclass
 class TokenIndex:
     """One field's text, ready for its alerts' look-ups of where a word or a

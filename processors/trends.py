@@ -122,7 +122,7 @@ def carried_terms(value: object) -> list[str]:
     keys = []
     for key in value[:MAX_CARRIED_TERMS]:
         if isinstance(key, str):
-            kind, _, term = key.partition(":")
+            kind, term = split_key(key)
             if kind in KINDS and term and len(term) <= MAX_TERM_CHARS:
                 keys.append(key)
     return list(dict.fromkeys(keys))
