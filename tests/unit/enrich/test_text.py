@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from processors.enrich.text import _JUNK_RE, Analysis, clean, fold, fold_tokens, scan, tokenize
@@ -53,3 +55,62 @@ def test_folded_body_is_the_body_tokens_joined():
     assert analysis.body_tokens == fold_tokens(analysis.body_surfaces)
     assert "nicolas" in analysis.body_tokens and "angel" in analysis.body_tokens
     assert Analysis.of("", "").folded_body == ""
+
+
+# --- the tokeniser's C loop (_scan.c) against its Python reference -----------
+
+_SCAN_ALPHABET = (
+    "abcXYZ019_" "áÁñçøßİı" "’'‘`s S" ".,;:!?()[]{}\"“”„«»|/\\•·—–…" "*#@&%+=<>~^$€£-" "\t\r\n \xa0\u2028\x85\u3000"
+    "नेपालछन्" "\u0301\u0670" "ไทย" "中文" "١٢" "😀" "\U0001d400"
+)
+
+
+def _random_texts(count: int, seed: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(count):
+        words = ["".join(rng.choice(_SCAN_ALPHABET) for _ in range(rng.randint(1, 9))) for _ in range(rng.randint(0, 40))]
+        texts.append(rng.choice([" ", "", "\n"]).join(words) + rng.choice(["", "'s", "’S", "\n", "."]))
+    return texts + ["", " ", "\n", "\n\n", "—", "...", "a", "'s", "x's", "U.S.-made", "a" * 100 + ".b" * 40]
+
+
+def _scan_c():
+    from processors.enrich.text import scan_c
+
+    if scan_c is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true: processors/enrich/_scan.c was not built (pip install -e . needs a C compiler)")
+        pytest.skip("processors/enrich/_scan.c was not built: no C compiler at install time")
+    return scan_c
+
+
+def test_scan_in_c_gives_the_python_tokens_on_random_text():
+    from processors.enrich.text import scan_python
+
+    scan_c = _scan_c()
+    for text in _random_texts(3000, seed=7):
+        assert scan_c(text) == scan_python(text), repr(text)
+
+
+def test_scan_in_c_gives_the_python_tokens_on_the_corpus():
+    """Real text in many scripts: the multilingual set and the real-world feeds, as files."""
+    from processors.enrich.text import scan_python
+
+    from .conftest import corpus_path
+
+    scan_c = _scan_c()
+    checked = 0
+    for folder in ("news-multilingual", "feeds-realworld", "news-labeled/bbc-dev/business"):
+        for path in sorted(corpus_path(*folder.split("/")).rglob("*")):
+            if path.is_file() and path.stat().st_size < 2_000_000:
+                text = path.read_bytes().decode("utf-8", "replace")
+                assert scan_c(text) == scan_python(text), path
+                checked += 1
+    assert checked > 100
+
+
+def test_scan_in_c_refuses_what_is_not_text():
+    with pytest.raises(TypeError, match="takes a str"):
+        _scan_c()(b"bytes")
