@@ -77,11 +77,41 @@ class Enricher:
         return self.enrich_analysis(analysis, article_id=article.id)
 
     def enrich_analysis(self, analysis: Analysis, article_id: str = "") -> Enrichment:
+        return self._finish(analysis, article_id, self._language(analysis, article_id),
+                            self._topics(analysis, article_id), self._entities(analysis, article_id))
+
+    def enrich_batch(self, articles: list[Article]) -> list[Enriched]:
+        """The whole chain over a batch, as the enrich agent runs it, one step at a time over
+        every article: each step's tables (stopwords, lexicon, gazetteer, caches) stay in the
+        CPU caches instead of being evicted by the next step's, article after article. Then
+        every signature in one numpy pass (its fixed costs are paid once per batch).
+        Each article's keywords still see the counts of the articles before it."""
+        analyses = [self._timed("tokenize", self.analyse, article) for article in articles]
+        ids = [article.id for article in articles]
+        guesses = list(map(self._language, analyses, ids))
+        topics = list(map(self._topics, analyses, ids))
+        entities = list(map(self._entities, analyses, ids))
+        enrichments = list(map(self._finish, analyses, ids, guesses, topics, entities))
+        try:
+            sigs = self._timed("story", signatures, analyses)
+        except Exception as exc:  # never lose a batch to one odd text: each article alone
+            log.warning("enrich_step_failed", step="story", batch=len(articles), error=repr(exc))
+            sigs = [self._timed("story", signature, analysis) for analysis in analyses]
+        return [Enriched(*parts) for parts in zip(analyses, enrichments, sigs)]
+
+    def _language(self, analysis: Analysis, article_id: str) -> LanguageGuess:
         guess = self._guarded("language", article_id, self.language.detect, analysis)
-        if guess is None:
-            guess = LanguageGuess(analysis.declared_language, 0.0, "none")
-        topics = self._guarded("topics", article_id, self.topics.tag, analysis) or []
-        entities = self._guarded("entities", article_id, self.entities.extract, analysis.title, analysis.body) or []
+        return guess if guess is not None else LanguageGuess(analysis.declared_language, 0.0, "none")
+
+    def _topics(self, analysis: Analysis, article_id: str) -> list:
+        return self._guarded("topics", article_id, self.topics.tag, analysis) or []
+
+    def _entities(self, analysis: Analysis, article_id: str) -> list:
+        return self._guarded("entities", article_id, self.entities.extract, analysis.title, analysis.body) or []
+
+    def _finish(self, analysis: Analysis, article_id: str, guess: LanguageGuess, topics: list,
+                entities: list) -> Enrichment:
+        """Keywords (they read the entities and the language), this article's counts, the Enrichment."""
         names = [(_ACRONYM_SUFFIX_RE.sub("", e.text), e.count) for e in entities]
         keywords = self._guarded("keywords", article_id, self.keywords.extract, analysis, guess.language, names) or []
         if self.update_stats:
@@ -94,19 +124,6 @@ class Enricher:
             entities=entities,
             enriched_at=utcnow(),
         )
-
-    def enrich_batch(self, articles: list[Article]) -> list[Enriched]:
-        """The whole chain over a batch, as the enrich agent runs it: each article's steps,
-        then every signature in one numpy pass (its fixed costs are paid once per batch)."""
-        analyses = [self._timed("tokenize", self.analyse, article) for article in articles]
-        enrichments = [self.enrich_analysis(analysis, article_id=article.id)
-                       for analysis, article in zip(analyses, articles)]
-        try:
-            sigs = self._timed("story", signatures, analyses)
-        except Exception as exc:  # never lose a batch to one odd text: each article alone
-            log.warning("enrich_step_failed", step="story", batch=len(articles), error=repr(exc))
-            sigs = [self._timed("story", signature, analysis) for analysis in analyses]
-        return [Enriched(*parts) for parts in zip(analyses, enrichments, sigs)]
 
     def _guarded(self, step: str, article_id: str, fn, *args):
         try:
