@@ -74,7 +74,7 @@ def words(text: str) -> list[str]:
 def scan_python(text: str) -> list[str]:
     """Surface words in order, with BREAK ("") where punctuation or a line ends a phrase.
 
-    `scan` is this loop compiled (_scan.c, ~5x faster) when it was built, else this.
+    `scan` is this loop compiled (_ctext.c, ~3x faster) when it was built, else this.
     Splitting on whitespace first and running the regex only on tokens that
     are not plain alphanumerics is about as fast as one regex pass and
     gives the phrase breaks for free.
@@ -127,7 +127,7 @@ class _Pieces(dict):
 _PIECES = _Pieces()
 
 try:
-    from processors.enrich._scan import scan as scan_c
+    from processors.enrich._ctext import scan as scan_c
 except ImportError:  # built without a C compiler: the same tokens, slower
     scan_c = None
 scan = scan_c or scan_python

@@ -106,3 +106,58 @@ def test_corpus_statistics_reach_the_scores_once_the_corpus_has_grown():
                                        (df.n_docs, __import__("math").log(df.n_docs + 1)))
     assert "harbour cranes" in before
     assert after == pytest.approx(fresh, rel=1e-12)  # the cached blend was rebuilt for the grown corpus
+
+
+# --- the run finder in C (_ctext.c) against its Python reference -------------
+
+_RUN_WORDS = ["the", "of", "and", "The", "Political", "political", "prisoners", "Prime", "Minister", "López", "lópez",
+              "Leopoldo", "Ángel", "ÁNGEL", "armed", "forces", "GNB", "New", "new", "York", "said", "Bogotá", "x",
+              "2024", "U", "S", "ñandú", "Ñandú", "straße", "İstanbul", "नेपाल", "中文", "é", "", "", ""]
+
+
+def _random_streams(count: int, seed: int) -> list[list[str]]:
+    import random
+
+    rng = random.Random(seed)
+    return [[rng.choice(_RUN_WORDS) for _ in range(rng.randint(0, 30))] for _ in range(count)] + [[], [""], ["New"]]
+
+
+def _runs_c():
+    import os
+
+    from processors.enrich.keywords import runs_c
+
+    if runs_c is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true: processors/enrich/_ctext.c was not built (pip install -e . needs a C compiler)")
+        pytest.skip("processors/enrich/_ctext.c was not built: no C compiler at install time")
+    return runs_c
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+@pytest.mark.parametrize("with_capitals", [False, True])
+def test_runs_in_c_equal_the_python_runs(language, with_capitals):
+    """Keys, capitalisation and written forms, on random streams of stopwords, common
+    capitalised words (at and away from sentence starts), names, accents and breaks."""
+    from processors.enrich.keywords import runs_python
+
+    runs_c = _runs_c()
+    codes = KeywordExtractor()._token_codes(language, with_capitals)
+    for surfaces in _random_streams(2000, seed=11):
+        assert runs_c(surfaces, codes, with_capitals) == runs_python(surfaces, codes, with_capitals), surfaces
+
+
+def test_runs_in_c_survive_the_code_cache_being_cleared_mid_stream(monkeypatch):
+    from processors.enrich import keywords
+    from processors.enrich.keywords import runs_python
+
+    runs_c = _runs_c()
+    monkeypatch.setattr(keywords, "CODE_CACHE_SIZE", 3)  # every few misses empty the dict
+    for surfaces in _random_streams(300, seed=12):
+        expected = runs_python(surfaces, KeywordExtractor()._token_codes("en", True), True)
+        assert runs_c(surfaces, KeywordExtractor()._token_codes("en", True), True) == expected
+
+
+def test_runs_in_c_refuse_wrong_arguments():
+    with pytest.raises(TypeError, match="keyword_runs"):
+        _runs_c()(("a", "b"), {}, False)

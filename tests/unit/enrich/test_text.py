@@ -57,7 +57,7 @@ def test_folded_body_is_the_body_tokens_joined():
     assert Analysis.of("", "").folded_body == ""
 
 
-# --- the tokeniser's C loop (_scan.c) against its Python reference -----------
+# --- the tokeniser's C loop (_ctext.c) against its Python reference -----------
 
 _SCAN_ALPHABET = (
     "abcXYZ019_" "áÁñçøßİı" "’'‘`s S" ".,;:!?()[]{}\"“”„«»|/\\•·—–…" "*#@&%+=<>~^$€£-" "\t\r\n \xa0\u2028\x85\u3000"
@@ -81,8 +81,8 @@ def _scan_c():
 
     if scan_c is None:
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true: processors/enrich/_scan.c was not built (pip install -e . needs a C compiler)")
-        pytest.skip("processors/enrich/_scan.c was not built: no C compiler at install time")
+            pytest.fail("CI=true: processors/enrich/_ctext.c was not built (pip install -e . needs a C compiler)")
+        pytest.skip("processors/enrich/_ctext.c was not built: no C compiler at install time")
     return scan_c
 
 

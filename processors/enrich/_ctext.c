@@ -1,0 +1,431 @@
+/* The enrichment's two token loops in C, each with the same results as its
+ * Python reference (which runs where this module was not built):
+ *
+ * - scan(text): processors.enrich.text.scan_python. The Python version walks
+ *   ~600 tokens of a 3 KB article in a Python loop; this walks the characters
+ *   once. Keep in step with text.py: _BREAK_CHARS, _EDGE_CHARS, _MARKS, _PIECE_RE.
+ * - keyword_runs(surfaces, codes, with_capitals): processors.enrich.keywords.
+ *   runs_python, which finds runs with string operations over all the codes
+ *   joined; this reads the codes token by token. Keep in step with the code
+ *   characters of keywords.py (_CUT, _BREAK, _SEP, _CAP_SEP, _MAYBE, _ALTERED, _FOLD).
+ *
+ * tests/unit/enrich/test_text.py and test_keywords.py check both agree.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* text.py _BREAK_CHARS: punctuation that ends a phrase. */
+static int is_break(Py_UCS4 c)
+{
+    switch (c) {
+    case '.': case ',': case ';': case ':': case '!': case '?':
+    case '(': case ')': case '[': case ']': case '{': case '}':
+    case '"': case '|': case '/': case '\\':
+    case 0x201C: case 0x201D: case 0x201E:   /* “ ” „ */
+    case 0x00AB: case 0x00BB:                 /* « » */
+    case 0x2022: case 0x00B7:                 /* • · */
+    case 0x2014: case 0x2013: case 0x2026:   /* — – … */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* text.py _EDGE_CHARS: _BREAK_CHARS plus what is stripped from a word's edges. */
+static int is_edge(Py_UCS4 c)
+{
+    if (is_break(c))
+        return 1;
+    switch (c) {
+    case '\'': case 0x2019: case 0x2018: case '`': case '*': case '#': case '@':
+    case '&': case '%': case '+': case '=': case '<': case '>': case '~': case '^':
+    case '$': case 0x20AC: case 0x00A3: case '-': case '_':   /* € £ */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* text.py _MARKS: combining marks inside words of Indic, Thai, Myanmar, Hebrew and Arabic text. */
+static int is_mark(Py_UCS4 c)
+{
+    return (c >= 0x0300 && c <= 0x036F) || (c >= 0x0591 && c <= 0x05C7) || (c >= 0x064B && c <= 0x065F) ||
+           c == 0x0670 || (c >= 0x0900 && c <= 0x0963) || (c >= 0x0966 && c <= 0x0DFF) ||
+           (c >= 0x0E00 && c <= 0x0EFF) || (c >= 0x1000 && c <= 0x109F);
+}
+
+/* str.isalnum() of one character; ASCII from a table (most news text is mostly ASCII). */
+static inline int is_alnum(Py_UCS4 c)
+{
+    if (c < 128)
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    return Py_UNICODE_ISALNUM(c);
+}
+
+/* A character of _PIECE_RE's word group, [\w{_MARKS}]: re's \w is alnum or "_". */
+static int is_piece_word(Py_UCS4 c)
+{
+    return is_alnum(c) || c == '_' || is_mark(c);
+}
+
+typedef struct {
+    PyObject *out;
+    PyObject *text;
+    PyObject *empty;
+    int last_is_word;   /* out is not empty and its last item is a word, not a break */
+} Scan;
+
+static int add_word(Scan *s, Py_ssize_t start, Py_ssize_t end)
+{
+    PyObject *word = PyUnicode_Substring(s->text, start, end);
+    if (word == NULL)
+        return -1;
+    int rc = PyList_Append(s->out, word);
+    Py_DECREF(word);
+    s->last_is_word = 1;
+    return rc;
+}
+
+/* A break, unless the list is empty or already ends with one. */
+static int add_break(Scan *s)
+{
+    if (!s->last_is_word)
+        return 0;
+    s->last_is_word = 0;
+    return PyList_Append(s->out, s->empty);
+}
+
+static int all_alnum(int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
+{
+    if (start >= end)
+        return 0;
+    for (Py_ssize_t i = start; i < end; i++)
+        if (!is_alnum(PyUnicode_READ(kind, data, i)))
+            return 0;
+    return 1;
+}
+
+/* _PIECE_RE.findall(token): each word group as a word, each break group as a break. */
+static int add_pieces(Scan *s, int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
+{
+    Py_ssize_t j = start;
+    while (j < end) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, j);
+        if (is_piece_word(c)) {
+            Py_ssize_t k = j + 1;
+            while (k < end && is_piece_word(PyUnicode_READ(kind, data, k)))
+                k++;
+            if (add_word(s, j, k) < 0)
+                return -1;
+            j = k;
+            continue;
+        }
+        /* ['’](?=[sS]$): an apostrophe before a final s ("López’s") */
+        int apostrophe_s = (c == '\'' || c == 0x2019) && j + 2 == end &&
+                           (PyUnicode_READ(kind, data, j + 1) == 's' || PyUnicode_READ(kind, data, j + 1) == 'S');
+        if ((is_break(c) || apostrophe_s) && add_break(s) < 0)
+            return -1;
+        j++;
+    }
+    return 0;
+}
+
+static int add_token(Scan *s, int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
+{
+    if (all_alnum(kind, data, start, end))
+        return add_word(s, start, end);
+    Py_ssize_t cs = start, ce = end;
+    while (cs < ce && is_edge(PyUnicode_READ(kind, data, cs)))
+        cs++;
+    while (ce > cs && is_edge(PyUnicode_READ(kind, data, ce - 1)))
+        ce--;
+    if (all_alnum(kind, data, cs, ce)) {   /* "forces," / "(GNB)": punctuation only at the edges */
+        if (is_break(PyUnicode_READ(kind, data, start)) && add_break(s) < 0)
+            return -1;
+        if (add_word(s, cs, ce) < 0)
+            return -1;
+        if (is_break(PyUnicode_READ(kind, data, end - 1)))
+            return add_break(s);
+        return 0;
+    }
+    return add_pieces(s, kind, data, start, end);
+}
+
+static PyObject *scan(PyObject *module, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "scan() takes a str, not %.100s", Py_TYPE(text)->tp_name);
+        return NULL;
+    }
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+    Scan s = {PyList_New(0), text, PyUnicode_FromStringAndSize("", 0), 0};
+    if (s.out == NULL || s.empty == NULL)
+        goto fail;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t i = 0;
+    /* Lines end at "\n" only (text.split("\n")); tokens at any whitespace (str.split()). */
+    while (i <= n) {
+        Py_ssize_t line_end = i;
+        while (line_end < n && PyUnicode_READ(kind, data, line_end) != '\n')
+            line_end++;
+        while (i < line_end) {
+            while (i < line_end && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+                i++;
+            if (i >= line_end)
+                break;
+            Py_ssize_t start = i;
+            while (i < line_end && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+                i++;
+            if (add_token(&s, kind, data, start, i) < 0)
+                goto fail;
+        }
+        if (add_break(&s) < 0)
+            goto fail;
+        i = line_end + 1;
+    }
+    Py_DECREF(s.empty);
+    return s.out;
+fail:
+    Py_XDECREF(s.out);
+    Py_XDECREF(s.empty);
+    return NULL;
+}
+
+
+/* ---- keyword_runs ---------------------------------------------------------- */
+
+#define SEP 0x04
+#define CAP_SEP 0x05
+#define MAYBE 0x06
+#define ALTERED 0x07
+#define FOLD 0x08
+#define MAX_LOWERCASE_WORDS 3   /* keywords.MAX_LOWERCASE_PHRASE_WORDS */
+#define MAX_NAME_WORDS 4        /* keywords.MAX_PHRASE_WORDS */
+
+typedef struct {
+    PyObject *code;                 /* borrowed from `held` */
+    Py_ssize_t key_start, key_end;  /* the folded word in code */
+    Py_ssize_t written_start, written_end;
+    int altered;                    /* written differs from key */
+    int capital;
+} Word;
+
+/* The exact widest character of code[start:end] (a str must be in its narrowest form). */
+static Py_UCS4 max_char(PyObject *code, Py_ssize_t start, Py_ssize_t end)
+{
+    if (PyUnicode_IS_ASCII(code))
+        return 0x7F;
+    int kind = PyUnicode_KIND(code);
+    const void *data = PyUnicode_DATA(code);
+    Py_UCS4 top = 0;
+    for (Py_ssize_t i = start; i < end; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c > top)
+            top = c;
+    }
+    return top;
+}
+
+/* The words[0:n] joined by SEP: their keys, or how they were written. */
+static PyObject *join_words(Word *words, Py_ssize_t n, int written)
+{
+    if (n == 1) {
+        Word *w = &words[0];
+        return written ? PyUnicode_Substring(w->code, w->written_start, w->written_end)
+                       : PyUnicode_Substring(w->code, w->key_start, w->key_end);
+    }
+    Py_ssize_t length = n - 1;
+    Py_UCS4 top = SEP;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t a = written ? words[i].written_start : words[i].key_start;
+        Py_ssize_t b = written ? words[i].written_end : words[i].key_end;
+        length += b - a;
+        Py_UCS4 m = max_char(words[i].code, a, b);
+        if (m > top)
+            top = m;
+    }
+    PyObject *out = PyUnicode_New(length, top);
+    if (out == NULL)
+        return NULL;
+    /* Character by character: PyUnicode_CopyCharacters refuses to copy the ASCII part
+     * of a Latin-1 string into an ASCII one. */
+    int out_kind = PyUnicode_KIND(out);
+    void *out_data = PyUnicode_DATA(out);
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t a = written ? words[i].written_start : words[i].key_start;
+        Py_ssize_t b = written ? words[i].written_end : words[i].key_end;
+        int kind = PyUnicode_KIND(words[i].code);
+        const void *data = PyUnicode_DATA(words[i].code);
+        if (i > 0)
+            PyUnicode_WRITE(out_kind, out_data, at++, SEP);
+        for (Py_ssize_t j = a; j < b; j++)
+            PyUnicode_WRITE(out_kind, out_data, at++, PyUnicode_READ(kind, data, j));
+    }
+    return out;
+}
+
+typedef struct {
+    PyObject *runs;
+    PyObject *capitalised;   /* NULL without capitals */
+    PyObject *written;
+} Runs;
+
+/* One candidate key (and how it was written, when that differs). */
+static int emit(Runs *r, Word *words, Py_ssize_t n, int capital)
+{
+    PyObject *key = join_words(words, n, 0);
+    if (key == NULL)
+        return -1;
+    int altered = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        altered |= words[i].altered;
+    if (altered) {
+        PyObject *index = PyLong_FromSsize_t(PyList_GET_SIZE(r->runs));
+        PyObject *written = join_words(words, n, 1);
+        int rc = (index == NULL || written == NULL) ? -1 : PyDict_SetItem(r->written, index, written);
+        Py_XDECREF(index);
+        Py_XDECREF(written);
+        if (rc < 0) {
+            Py_DECREF(key);
+            return -1;
+        }
+    }
+    int rc = PyList_Append(r->runs, key);
+    Py_DECREF(key);
+    if (rc == 0 && r->capitalised != NULL)
+        rc = PyList_Append(r->capitalised, capital ? Py_True : Py_False);
+    return rc;
+}
+
+/* A run of words of one case; a long one as its 3-word then 2-word pieces (_cut_long_runs). */
+static int emit_run(Runs *r, Word *words, Py_ssize_t n)
+{
+    if (n == 0)
+        return 0;
+    int capital = words[0].capital;
+    if (n <= MAX_LOWERCASE_WORDS || (capital && n <= MAX_NAME_WORDS))
+        return emit(r, words, n, capital);
+    for (Py_ssize_t k = 3; k >= 2; k--)
+        for (Py_ssize_t a = 0; a + k <= n; a++)
+            if (emit(r, words + a, k, capital) < 0)
+                return -1;
+    return 0;
+}
+
+/* Parse one word code: [ALTERED|MAYBE] written FOLD folded (SEP|CAP_SEP), or folded SEP. */
+static void parse_word(PyObject *code, Word *w, int as_altered_lowercase)
+{
+    int kind = PyUnicode_KIND(code);
+    const void *data = PyUnicode_DATA(code);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(code);
+    Py_UCS4 first = PyUnicode_READ(kind, data, 0);
+    w->code = code;
+    w->capital = !as_altered_lowercase && PyUnicode_READ(kind, data, n - 1) == CAP_SEP;
+    if (first == ALTERED || first == MAYBE) {
+        Py_ssize_t fold = 1;
+        while (fold < n - 1 && PyUnicode_READ(kind, data, fold) != FOLD)
+            fold++;
+        w->written_start = 1;
+        w->written_end = fold;
+        w->key_start = fold + 1;
+        w->key_end = n - 1;
+        w->altered = 1;
+    } else {
+        w->written_start = w->key_start = 0;
+        w->written_end = w->key_end = n - 1;
+        w->altered = 0;
+    }
+}
+
+static PyObject *keyword_runs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "keyword_runs(surfaces: list, codes: dict, with_capitals: bool)");
+        return NULL;
+    }
+    PyObject *surfaces = args[0], *codes = args[1];
+    int with_capitals = PyObject_IsTrue(args[2]);
+    if (with_capitals < 0)
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(surfaces);
+    /* The codes are held here: a lookup that misses may clear the bounded dict. */
+    PyObject *held = PyList_New(0);
+    Word *words = PyMem_New(Word, n > 0 ? n : 1);
+    Runs r = {PyList_New(0), with_capitals ? PyList_New(0) : NULL, PyDict_New()};
+    PyObject *result = NULL;
+    if (held == NULL || words == NULL || r.runs == NULL || r.written == NULL || (with_capitals && r.capitalised == NULL)) {
+        if (words == NULL)
+            PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t run_len = 0;
+    int after_break = 1;   /* a stream starts like a sentence */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *code = PyObject_GetItem(codes, PyList_GET_ITEM(surfaces, i));   /* __missing__ fills it */
+        if (code == NULL)
+            goto done;
+        int rc = PyList_Append(held, code);
+        Py_DECREF(code);
+        if (rc < 0)
+            goto done;
+        if (!PyUnicode_Check(code) || PyUnicode_READY(code) < 0 || PyUnicode_GET_LENGTH(code) == 0) {
+            PyErr_SetString(PyExc_TypeError, "a token code must be a non-empty str");
+            goto done;
+        }
+        Py_UCS4 first = PyUnicode_READ_CHAR(code, 0);
+        Py_UCS4 last = PyUnicode_READ_CHAR(code, PyUnicode_GET_LENGTH(code) - 1);
+        int is_word = (last == SEP || last == CAP_SEP);
+        int lowercase_maybe = 0;
+        if (first == MAYBE) {
+            lowercase_maybe = after_break;     /* at a sentence start: a lowercase word */
+            is_word = after_break || with_capitals;  /* elsewhere: a capital, or a cut */
+        }
+        if (!is_word) {
+            if (emit_run(&r, words, run_len) < 0)
+                goto done;
+            run_len = 0;
+            /* _BREAK is " \\n": a cut that starts a sentence */
+            after_break = PyUnicode_GET_LENGTH(code) == 2 && PyUnicode_READ_CHAR(code, 1) == '\n';
+            continue;
+        }
+        after_break = 0;
+        Word w;
+        parse_word(code, &w, lowercase_maybe);
+        if (first == MAYBE && !lowercase_maybe)
+            w.capital = 1;
+        if (run_len > 0 && with_capitals && words[run_len - 1].capital != w.capital) {
+            if (emit_run(&r, words, run_len) < 0)   /* a change of case cuts a run */
+                goto done;
+            run_len = 0;
+        }
+        words[run_len++] = w;
+    }
+    if (emit_run(&r, words, run_len) < 0)
+        goto done;
+    result = PyTuple_Pack(3, r.runs, with_capitals ? r.capitalised : Py_None, r.written);
+done:
+    PyMem_Free(words);
+    Py_XDECREF(held);
+    Py_XDECREF(r.runs);
+    Py_XDECREF(r.capitalised);
+    Py_XDECREF(r.written);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_O, "Surface words in order, with \"\" where punctuation or a line ends a phrase."},
+    {"keyword_runs", (PyCFunction)(void (*)(void))keyword_runs, METH_FASTCALL,
+     "The candidate runs of one token stream: (keys, capitalised or None, index -> written form)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_ctext", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__ctext(void)
+{
+    return PyModule_Create(&module);
+}
