@@ -9,10 +9,16 @@
  *   joined; this reads the codes token by token. Keep in step with the code
  *   characters of keywords.py (_CUT, _BREAK, _SEP, _CAP_SEP, _MAYBE, _ALTERED, _FOLD).
  *
+ * - keyword_scores(keys, counts, capitalised, spec, log_table): keywords.
+ *   scores_python, the same floats bit for bit: the same operations in the same
+ *   order, and log(count) read from a table numpy computed (built with
+ *   -ffp-contract=off, so no fused multiply-add changes a rounding).
+ *
  * tests/unit/enrich/test_text.py and test_keywords.py check both agree.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 
 /* text.py _BREAK_CHARS: punctuation that ends a phrase. */
 static int is_break(Py_UCS4 c)
@@ -416,10 +422,149 @@ done:
     return result;
 }
 
+/* ---- keyword_scores -------------------------------------------------------- */
+
+#define MULTIWORD_BONUS 0.35   /* keywords.MULTIWORD_BONUS */
+#define NAME_BONUS 1.15        /* keywords.NAME_BONUS */
+
+/* spec[word] as a float (the mapping fills itself on a miss). */
+static int spec_of(PyObject *spec, PyObject *word, double *out)
+{
+    PyObject *value = PyObject_GetItem(spec, word);
+    if (value == NULL)
+        return -1;
+    *out = PyFloat_AsDouble(value);
+    Py_DECREF(value);
+    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* numpy's pairwise summation (DOUBLE_pairwise_sum). */
+static double pairwise_sum(const double *a, Py_ssize_t n)
+{
+    double res = 0.;
+    if (n > 128) {   /* numpy's PW_BLOCKSIZE */
+        Py_ssize_t n2 = n / 2;
+        n2 -= n2 % 8;
+        return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+    }
+    if (n < 8) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    double r[8];
+    for (int k = 0; k < 8; k++)
+        r[k] = a[k];
+    Py_ssize_t i;
+    for (i = 8; i < n - (n % 8); i += 8)
+        for (int k = 0; k < 8; k++)
+            r[k] += a[i + k];
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; i++)
+        res += a[i];
+    return res;
+}
+
+/* np.add.reduceat over one segment: its first value, plus the pairwise sum of the rest. */
+static double reduceat_sum(const double *a, Py_ssize_t n)
+{
+    return n == 1 ? a[0] : a[0] + pairwise_sum(a + 1, n - 1);
+}
+
+#define STACK_WORDS 64   /* a longer key (a name of 64 words?) gets a buffer of its own */
+
+static PyObject *keyword_scores(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyList_Check(args[0]) || !PyList_Check(args[1]) || !PyAnySet_Check(args[2]) ||
+        !PyList_Check(args[4]) || PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "keyword_scores(keys: list, counts: list of the same length, capitalised: set, spec, log_table: list)");
+        return NULL;
+    }
+    PyObject *keys = args[0], *counts = args[1], *capitalised = args[2], *spec = args[3], *log_table = args[4];
+    Py_ssize_t n = PyList_GET_SIZE(keys), table_size = PyList_GET_SIZE(log_table);
+    PyObject *scores = PyList_New(n);
+    if (scores == NULL)
+        return NULL;
+    double stack_values[STACK_WORDS];
+    double *values = stack_values;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i);
+        if (!PyUnicode_Check(key) || PyUnicode_READY(key) < 0) {
+            PyErr_SetString(PyExc_TypeError, "a key must be a str");
+            goto fail;
+        }
+        long count = PyLong_AsLong(PyList_GET_ITEM(counts, i));
+        if (count == -1 && PyErr_Occurred())
+            goto fail;
+        int cap = PySet_Contains(capitalised, key);
+        if (cap < 0)
+            goto fail;
+        /* The mean specificity of the key's words. */
+        int kind = PyUnicode_KIND(key);
+        const void *data = PyUnicode_DATA(key);
+        Py_ssize_t length = PyUnicode_GET_LENGTH(key), start = 0, words = 0, separators = 0;
+        for (Py_ssize_t j = 0; j < length; j++)
+            separators += PyUnicode_READ(kind, data, j) == SEP;
+        if (separators >= STACK_WORDS && (values = PyMem_New(double, separators + 1)) == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        for (Py_ssize_t j = 0; j <= length; j++) {
+            if (j < length && PyUnicode_READ(kind, data, j) != SEP)
+                continue;
+            double value;
+            if (start == 0 && j == length) {
+                if (spec_of(spec, key, &value) < 0)
+                    goto fail;
+            } else {
+                PyObject *word = PyUnicode_Substring(key, start, j);
+                if (word == NULL)
+                    goto fail;
+                int rc = spec_of(spec, word, &value);
+                Py_DECREF(word);
+                if (rc < 0)
+                    goto fail;
+            }
+            values[words++] = value;
+            start = j + 1;
+        }
+        double mean = reduceat_sum(values, words) / (double)words;
+        if (values != stack_values) {
+            PyMem_Free(values);
+            values = stack_values;
+        }
+        double log_count;
+        if (count >= 1 && count <= table_size) {
+            log_count = PyFloat_AsDouble(PyList_GET_ITEM(log_table, count - 1));
+            if (log_count == -1.0 && PyErr_Occurred())
+                goto fail;
+        } else {
+            log_count = log((double)count);   /* beyond the table: the C library's log */
+        }
+        double bonus = (count > 1 || cap) ? MULTIWORD_BONUS : MULTIWORD_BONUS / 3;
+        double score = (1 + log_count) * mean * (1 + bonus * (double)(words - 1));
+        if (cap)
+            score *= NAME_BONUS;
+        PyObject *item = PyFloat_FromDouble(score);
+        if (item == NULL)
+            goto fail;
+        PyList_SET_ITEM(scores, i, item);
+    }
+    return scores;
+fail:
+    if (values != stack_values)
+        PyMem_Free(values);
+    Py_DECREF(scores);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_O, "Surface words in order, with \"\" where punctuation or a line ends a phrase."},
     {"keyword_runs", (PyCFunction)(void (*)(void))keyword_runs, METH_FASTCALL,
      "The candidate runs of one token stream: (keys, capitalised or None, index -> written form)."},
+    {"keyword_scores", (PyCFunction)(void (*)(void))keyword_scores, METH_FASTCALL,
+     "The score of each candidate key (keywords.scores_python)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -287,34 +287,46 @@ class KeywordExtractor:
         keys = list(counts)
         if not keys:
             return []
-        scores = _scores(keys, counts, capitalised, self._specificity_source(background))
-        caps = list(map(capitalised.__contains__, keys))
-        order = np.argsort(-scores, kind="stable").tolist()  # stable: ties keep their order
-        scored = scores.tolist()
-        top = _with_name_quota([(scored[i], keys[i], caps[i]) for i in order], self.top_n)
+        scored = _scores(keys, list(counts.values()), capitalised, self._specificity_source(background))
+        order = sorted(range(len(keys)), key=scored.__getitem__, reverse=True)  # stable: ties keep their order
+        top = _with_name_quota([(scored[i], keys[i], keys[i] in capitalised) for i in order], self.top_n)
         best = top[0][0] or 1.0
         return _KEYWORDS.validate_python([{"phrase": surface(key), "score": round(score / best, 3)}
                                           for score, key, _ in top])
 
 
-def _scores(keys: list[str], counts: Counter, capitalised: set[str], spec: dict[str, float]) -> np.ndarray:
+def scores_python(keys: list[str], counts: list[int], capitalised: set[str], spec: dict[str, float]) -> list[float]:
     """Score of each key: (1 + log(count)) * its words' mean specificity * the multi-word bonus
     (* NAME_BONUS for names), for all the keys at once: a Python loop over ~100 keys per
-    article, each split and summed, was a third of this step."""
+    article, each split and summed, was a third of this step. `_scores` is the same in C
+    (_ctext.c, the same floats) when it was built."""
     n = len(keys)
     key_words = _SEP.join(keys).split(_SEP)
     lengths = np.fromiter(map(str.count, keys, repeat(_SEP)), np.int64, n) + 1
     starts = np.zeros(n, np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
     mean = np.add.reduceat(np.fromiter(map(spec.__getitem__, key_words), np.float64, len(key_words)), starts) / lengths
-    count = np.fromiter(counts.values(), np.float64, n)
+    count = np.fromiter(counts, np.float64, n)
     caps = np.fromiter(map(capitalised.__contains__, keys), bool, n) if capitalised else np.zeros(n, bool)
     # A phrase seen once is often just adjacent words: only repeated or
     # capitalised phrases earn the full multi-word bonus.
     bonus = np.where((count > 1) | caps, MULTIWORD_BONUS, MULTIWORD_BONUS / 3)
     scores = (1 + np.log(count)) * mean * (1 + bonus * (lengths - 1))
     scores[caps] *= NAME_BONUS
-    return scores
+    return scores.tolist()
+
+
+# log(count) as numpy computes it, for the C scores (a count beyond it uses the C library's log).
+_LOG_TABLE = np.log(np.arange(1, 1 << 16, dtype=np.float64)).tolist()
+
+try:
+    from processors.enrich._ctext import keyword_scores as _keyword_scores
+
+    def scores_c(keys: list[str], counts: list[int], capitalised: set[str], spec: dict[str, float]) -> list[float]:
+        return _keyword_scores(keys, counts, capitalised, spec, _LOG_TABLE)
+except ImportError:  # built without a C compiler: the same scores, slower
+    scores_c = None
+_scores = scores_c or scores_python
 
 
 def _refresh_interval(n_docs: int) -> float:

@@ -161,3 +161,32 @@ def test_runs_in_c_survive_the_code_cache_being_cleared_mid_stream(monkeypatch):
 def test_runs_in_c_refuse_wrong_arguments():
     with pytest.raises(TypeError, match="keyword_runs"):
         _runs_c()(("a", "b"), {}, False)
+
+
+def test_scores_in_c_are_the_python_scores_bit_for_bit():
+    """Keys of 1 to 140 words (numpy sums long ones pairwise), counts past the log table,
+    names and not, and a specificity mapping that fills itself as the extractor's does."""
+    import random
+
+    from processors.enrich.keywords import _SEP, KeywordExtractor, scores_c, scores_python
+
+    if scores_c is None:
+        _runs_c()  # skips, or fails under CI=true
+    rng = random.Random(5)
+    vocabulary = [f"w{i}" for i in range(300)] + ["lopez", "नेपाल", "中文"]
+    spec = KeywordExtractor()._background_specificities({w: rng.uniform(1, 7) for w in vocabulary[::2]})
+    for _ in range(1500):
+        keys = list({_SEP.join(rng.choice(vocabulary) for _ in range(rng.choice([1, 1, 2, 2, 3, 4, 5, 9, 12, 70, 140])))
+                     for _ in range(rng.randint(1, 60))})
+        counts = [rng.choice([1, 1, 2, 3, 17, 255, 65_535, 65_536, 70_000]) for _ in keys]
+        capitalised = {k for k in keys if rng.random() < 0.2}
+        assert scores_c(keys, counts, capitalised, spec) == scores_python(keys, counts, capitalised, spec)
+
+
+def test_scores_in_c_refuse_lists_of_different_lengths():
+    from processors.enrich.keywords import scores_c
+
+    if scores_c is None:
+        _runs_c()
+    with pytest.raises(TypeError, match="same length"):
+        scores_c(["a"], [1, 2], set(), {"a": 0.5})
