@@ -67,6 +67,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import repeat
 
 import numpy as np
@@ -116,13 +117,19 @@ class Signature:
         intersection = j * (self.size + other.size) / (1 + j)
         return min(1.0, intersection / max(1, min(self.size, other.size)))
 
-    def same_story(self, other: "Signature", threshold: float = DEFAULT_THRESHOLD) -> float:
-        """A match strength >= threshold when the texts are near-duplicates, else 0."""
-        j = self.similarity(other)
+    def same_story(self, other: "Signature", threshold: float = DEFAULT_THRESHOLD, jaccard: float | None = None) -> float:
+        """A match strength >= threshold when the texts are near-duplicates, else 0.
+        `jaccard`: self.similarity(other), when the caller computed it already."""
+        j = self.similarity(other) if jaccard is None else jaccard
         if j >= threshold:
             return j
         c = self.containment(other, j)
         return c * threshold if c >= CONTAINMENT_THRESHOLD else 0.0
+
+    @cached_property
+    def hash_array(self) -> np.ndarray:
+        """`values` as a numpy array, to compare with many signatures at once."""
+        return np.array(self.values, dtype=np.uint64)
 
     def band_keys(self) -> list[int]:
         """One int per LSH band: its two values and the band number side by side.
@@ -539,6 +546,21 @@ class Assignment:
     sources: int
 
 
+def _similarities(sig: Signature, stories: list["_Story"]) -> list[float | None]:
+    """sig.similarity(story.signature) of each story (None: left to same_story), the hashes
+    of many candidates compared in one numpy pass: streams of wire copies or of shared
+    paragraphs give an article dozens of candidates, and one at a time they cost ~4 us each."""
+    if len(stories) < _MIN_BATCHED_CANDIDATES or not sig.values:
+        return [None] * len(stories)
+    full = [story.signature.values and len(story.signature.values) == NUM_HASHES for story in stories]
+    arrays = [story.signature.hash_array for story, ok in zip(stories, full) if ok]
+    shared = iter((np.stack(arrays) == sig.hash_array).sum(axis=1).tolist()) if arrays else iter(())
+    return [next(shared) / NUM_HASHES if ok else None for ok in full]
+
+
+_MIN_BATCHED_CANDIDATES = 4
+
+
 @dataclass
 class _Story:
     story_id: str
@@ -674,11 +696,10 @@ class StoryIndex:
 
     def _best_match(self, sig: Signature, keys: list[int]) -> _Story | None:
         best, best_sim = None, 0.0
-        for story_id in set(filter(None, map(self.bands.get, keys))):   # story ids are never empty
-            story = self.stories.get(story_id)
-            if story is None:
-                continue
-            sim = sig.same_story(story.signature, self.threshold)
+        candidates = set(filter(None, map(self.bands.get, keys)))   # story ids are never empty
+        stories = [story for story in map(self.stories.get, candidates) if story is not None]
+        for story, jaccard in zip(stories, _similarities(sig, stories)):
+            sim = sig.same_story(story.signature, self.threshold, jaccard)
             if sim > best_sim:
                 best, best_sim = story, sim
         return best
