@@ -214,3 +214,30 @@ def test_signatures_of_a_batch_equal_those_of_each_article():
 def test_signatures_of_a_batch_larger_than_one_pass():
     batch = [Analysis.of("", f"{OTHER_BODY} number {i}") for i in range(300)] + varied_analyses()
     assert signatures(batch) == [signature(a) for a in batch]
+
+
+def test_many_candidates_compared_at_once_give_the_same_stories(monkeypatch):
+    """Articles made of paragraphs from a small shared pool collide in many bands: the
+    numpy comparison of all candidates must assign exactly as one-by-one comparison does."""
+    import random
+
+    from processors.enrich import story as story_module
+    from processors.enrich.story import StoryIndex, signature_of_words
+
+    rng = random.Random(4)
+    words = [f"w{i}" for i in range(400)]
+    pool = [[rng.choice(words) for _ in range(40)] for _ in range(30)]
+    sigs = [signature_of_words([w for _ in range(6) for w in rng.choice(pool)]) for _ in range(400)]
+    counted = []
+    original = story_module._similarities
+    monkeypatch.setattr(story_module, "_similarities", lambda sig, stories: counted.append(len(stories)) or original(sig, stories))
+
+    def assign_all() -> list:
+        index = StoryIndex()
+        return [index.assign_signature(f"a{i}", f"s{i % 5}", sig) for i, sig in enumerate(sigs)]
+
+    batched = assign_all()
+    assert max(counted) >= story_module._MIN_BATCHED_CANDIDATES  # the numpy path ran
+    monkeypatch.setattr(story_module, "_MIN_BATCHED_CANDIDATES", 10**9)
+    assert assign_all() == batched
+    assert len({a.story_id for a in batched}) < len(sigs)  # some articles did join a story
