@@ -289,7 +289,8 @@ class KeywordExtractor:
             return []
         scored = _scores(keys, list(counts.values()), capitalised, self._specificity_source(background))
         order = sorted(range(len(keys)), key=scored.__getitem__, reverse=True)  # stable: ties keep their order
-        top = _with_name_quota([(scored[i], keys[i], keys[i] in capitalised) for i in order], self.top_n)
+        # Lazily: the quota reads the best ~top_n of ~150 candidates.
+        top = _with_name_quota(((scored[i], keys[i], keys[i] in capitalised) for i in order), self.top_n)
         best = top[0][0] or 1.0
         return _KEYWORDS.validate_python([{"phrase": surface(key), "score": round(score / best, 3)}
                                           for score, key, _ in top])
@@ -487,7 +488,7 @@ def _capitalised_keys(body: _Stream, title: _Stream) -> set[str]:
     return {key for key, cap in first.items() if cap}
 
 
-def _with_name_quota(scored: list[tuple[float, str, bool]], top_n: int) -> list[tuple[float, str, bool]]:
+def _with_name_quota(scored: Iterable[tuple[float, str, bool]], top_n: int) -> list[tuple[float, str, bool]]:
     """Best phrases (`scored` is best first), names taking at most MAX_NAME_SHARE of the slots when other phrases exist."""
     max_names = max(1, int(top_n * MAX_NAME_SHARE))
     top, skipped, names = [], [], 0
