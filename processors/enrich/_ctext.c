@@ -14,6 +14,10 @@
  *   order, and log(count) read from a table numpy computed (built with
  *   -ffp-contract=off, so no fused multiply-add changes a rounding).
  *
+ * - fold_joined(tokens, fold_word): text._fold_joined_python; ASCII tokens are
+ *   lowercased here (a lowercase one is kept as it is), others go to str.lower
+ *   and, when still not ASCII, to fold_word.
+ *
  * tests/unit/enrich/test_text.py and test_keywords.py check both agree.
  */
 #define PY_SSIZE_T_CLEAN
@@ -559,12 +563,82 @@ fail:
     return NULL;
 }
 
+/* ---- fold_joined --------------------------------------------------------------- */
+
+/* An ASCII token lowercased: itself when it has no capital. */
+static PyObject *lower_ascii(PyObject *token)
+{
+    const Py_UCS1 *data = PyUnicode_1BYTE_DATA(token);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(token), i = 0;
+    while (i < n && !(data[i] >= 'A' && data[i] <= 'Z'))
+        i++;
+    if (i == n) {
+        Py_INCREF(token);
+        return token;
+    }
+    PyObject *out = PyUnicode_New(n, 127);
+    if (out == NULL)
+        return NULL;
+    Py_UCS1 *to = PyUnicode_1BYTE_DATA(out);
+    for (Py_ssize_t j = 0; j < n; j++)
+        to[j] = (data[j] >= 'A' && data[j] <= 'Z') ? data[j] + 32 : data[j];
+    return out;
+}
+
+static PyObject *fold_joined(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_Check(args[0]) || !PyUnicode_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "fold_joined(tokens: list, fold_word, separator: str)");
+        return NULL;
+    }
+    PyObject *tokens = args[0], *fold_word = args[1], *separator = args[2];
+    Py_ssize_t n = PyList_GET_SIZE(tokens);
+    PyObject *folded = PyList_New(n);
+    if (folded == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *token = PyList_GET_ITEM(tokens, i), *out;
+        if (!PyUnicode_Check(token) || PyUnicode_READY(token) < 0) {
+            PyErr_SetString(PyExc_TypeError, "a token must be a str");
+            goto fail;
+        }
+        if (PyUnicode_IS_ASCII(token)) {
+            out = lower_ascii(token);
+        } else {
+            PyObject *lowered = PyObject_CallMethod(token, "lower", NULL);
+            if (lowered == NULL)
+                goto fail;
+            if (PyUnicode_IS_ASCII(lowered)) {
+                out = lowered;
+            } else {
+                out = PyObject_CallOneArg(fold_word, lowered);
+                Py_DECREF(lowered);
+            }
+        }
+        if (out == NULL)
+            goto fail;
+        PyList_SET_ITEM(folded, i, out);
+    }
+    PyObject *joined = PyUnicode_Join(separator, folded);
+    if (joined == NULL)
+        goto fail;
+    PyObject *result = PyTuple_Pack(2, folded, joined);
+    Py_DECREF(folded);
+    Py_DECREF(joined);
+    return result;
+fail:
+    Py_DECREF(folded);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_O, "Surface words in order, with \"\" where punctuation or a line ends a phrase."},
     {"keyword_runs", (PyCFunction)(void (*)(void))keyword_runs, METH_FASTCALL,
      "The candidate runs of one token stream: (keys, capitalised or None, index -> written form)."},
     {"keyword_scores", (PyCFunction)(void (*)(void))keyword_scores, METH_FASTCALL,
      "The score of each candidate key (keywords.scores_python)."},
+    {"fold_joined", (PyCFunction)(void (*)(void))fold_joined, METH_FASTCALL,
+     "(the tokens folded, the same joined by separator)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -29,6 +29,12 @@ log = structlog.get_logger(__name__)
 _ACRONYM_SUFFIX_RE = re.compile(r"\s*\([^()]*\)$")
 
 
+def _name_without_acronym(text: str) -> str:
+    """"Bolivarian National Guard (GNB)" -> "Bolivarian National Guard"; the regex only
+    for the few names that end with ")"."""
+    return _ACRONYM_SUFFIX_RE.sub("", text) if text.endswith(")") else text
+
+
 @dataclass
 class Enriched:
     """One article through the chain: its tokens, what the steps add, its near-duplicate signature."""
@@ -112,7 +118,7 @@ class Enricher:
     def _finish(self, analysis: Analysis, article_id: str, guess: LanguageGuess, topics: list,
                 entities: list) -> Enrichment:
         """Keywords (they read the entities and the language), this article's counts, the Enrichment."""
-        names = [(_ACRONYM_SUFFIX_RE.sub("", e.text), e.count) for e in entities]
+        names = [(_name_without_acronym(e.text), e.count) for e in entities]
         keywords = self._guarded("keywords", article_id, self.keywords.extract, analysis, guess.language, names) or []
         if self.update_stats:
             self._guarded("stats", article_id, self.df.observe, analysis.vocabulary)

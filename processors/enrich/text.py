@@ -138,8 +138,9 @@ def fold_tokens(tokens: list[str]) -> list[str]:
     return _fold_joined(tokens)[0]
 
 
-def _fold_joined(tokens: list[str]) -> tuple[list[str], str]:
-    """(fold_tokens(tokens), the same joined by _SEP): the joined form is the ASCII test."""
+def _fold_joined_python(tokens: list[str]) -> tuple[list[str], str]:
+    """(fold_tokens(tokens), the same joined by _SEP): the joined form is the ASCII test.
+    `_fold_joined` is the same in C (_ctext.c) when it was built."""
     lowered = list(map(str.lower, tokens))
     joined = _SEP.join(lowered)
     if joined.isascii():  # most English text: nothing to strip, no per-word work
@@ -217,3 +218,13 @@ class Analysis:
 def fold_word(word: str) -> str:
     """fold() of one short string, cached: names and titles repeat across articles."""
     return fold(word)
+
+
+try:
+    from processors.enrich._ctext import fold_joined as _fold_joined_c
+
+    def fold_joined_c(tokens: list[str]) -> tuple[list[str], str]:
+        return _fold_joined_c(tokens, fold_word, _SEP)
+except ImportError:  # built without a C compiler: the same tokens, slower
+    fold_joined_c = None
+_fold_joined = fold_joined_c or _fold_joined_python

@@ -114,3 +114,13 @@ def test_scan_in_c_gives_the_python_tokens_on_the_corpus():
 def test_scan_in_c_refuses_what_is_not_text():
     with pytest.raises(TypeError, match="takes a str"):
         _scan_c()(b"bytes")
+
+
+def test_folding_in_c_gives_the_python_tokens():
+    from processors.enrich.text import _fold_joined_python, fold_joined_c, scan_python
+
+    if fold_joined_c is None:
+        _scan_c()  # skips, or fails under CI=true
+    for text in _random_texts(3000, seed=9) + ["ÀÉÎÕÜ Ñandú İstanbul ǅemal ΣΊΣΥΦΟΣ Straße ﬁne ǈ"]:
+        tokens = scan_python(text)
+        assert fold_joined_c(tokens) == _fold_joined_python(tokens), repr(text)
