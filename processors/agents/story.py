@@ -26,6 +26,7 @@ import weakref
 from dataclasses import dataclass
 
 import faust
+import orjson
 import structlog
 
 from processors.agents.failures import PermanentError, send_dead_letter, with_retries
@@ -80,9 +81,10 @@ class SignedArticle:
 
 def signed_message(article_json: bytes, article_id: str, source: str, sig: Signature, terms: list[str]) -> bytes:
     """What an enrich agent sends for one article: head, tab, the article (serialised once)."""
-    head = json.dumps({"id": article_id, "source": source[:MAX_SOURCE_CHARS], "signature": signature_to_record(sig),
-                       "terms": terms}, separators=(",", ":"))
-    return head.encode("ascii") + HEAD_END + article_json
+    # orjson: compact, control characters escaped (no raw tab or newline), ~4x faster than json
+    head = orjson.dumps({"id": article_id, "source": source[:MAX_SOURCE_CHARS], "signature": signature_to_record(sig),
+                         "terms": terms})
+    return head + HEAD_END + article_json
 
 
 def signed_batches(lines: list[bytes], max_bytes: int = MAX_SIGNED_BATCH_BYTES) -> list[list[int]]:
@@ -144,8 +146,8 @@ def _parse_whole(value: bytes, max_terms: int) -> SignedArticle:
 
 def _json_object(value: bytes) -> dict:
     try:
-        message = json.loads(value)
-    except (ValueError, TypeError) as exc:
+        message = orjson.loads(value)
+    except (ValueError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise PermanentError(f"signed message is not JSON: {exc}") from None
     if not isinstance(message, dict):
         raise PermanentError("signed message is not a JSON object")
