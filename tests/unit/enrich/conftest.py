@@ -3,6 +3,7 @@ short text of our own, so that something always runs without ../shared."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,16 @@ Cordero, 54, told supporters outside the prison that political prisoners must al
 
 Oil prices rose two percent on the news, and the central bank said inflation had slowed.
 """
+
+
+def native(function):
+    """A function of the C module processors/enrich/_ctext.c, or a skip when it was not
+    built (no C compiler at install time); under CI=true, where it must be, a failure."""
+    if function is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true: processors/enrich/_ctext.c was not built (pip install -e . needs a C compiler)")
+        pytest.skip("processors/enrich/_ctext.c was not built: no C compiler at install time")
+    return function
 
 
 def corpus_path(*parts: str) -> Path:

@@ -123,15 +123,11 @@ def _random_streams(count: int, seed: int) -> list[list[str]]:
 
 
 def _runs_c():
-    import os
-
     from processors.enrich.keywords import runs_c
 
-    if runs_c is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true: processors/enrich/_ctext.c was not built (pip install -e . needs a C compiler)")
-        pytest.skip("processors/enrich/_ctext.c was not built: no C compiler at install time")
-    return runs_c
+    from .conftest import native
+
+    return native(runs_c)
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
@@ -170,8 +166,9 @@ def test_scores_in_c_are_the_python_scores_bit_for_bit():
 
     from processors.enrich.keywords import _SEP, KeywordExtractor, scores_c, scores_python
 
-    if scores_c is None:
-        _runs_c()  # skips, or fails under CI=true
+    from .conftest import native
+
+    native(scores_c)
     rng = random.Random(5)
     vocabulary = [f"w{i}" for i in range(300)] + ["lopez", "नेपाल", "中文"]
     spec = KeywordExtractor()._background_specificities({w: rng.uniform(1, 7) for w in vocabulary[::2]})
@@ -186,7 +183,7 @@ def test_scores_in_c_are_the_python_scores_bit_for_bit():
 def test_scores_in_c_refuse_lists_of_different_lengths():
     from processors.enrich.keywords import scores_c
 
-    if scores_c is None:
-        _runs_c()
+    from .conftest import native
+
     with pytest.raises(TypeError, match="same length"):
-        scores_c(["a"], [1, 2], set(), {"a": 0.5})
+        native(scores_c)(["a"], [1, 2], set(), {"a": 0.5})

@@ -1,5 +1,3 @@
-import os
-
 import pytest
 
 from processors.enrich.text import _JUNK_RE, Analysis, clean, fold, fold_tokens, scan, tokenize
@@ -79,11 +77,9 @@ def _random_texts(count: int, seed: int) -> list[str]:
 def _scan_c():
     from processors.enrich.text import scan_c
 
-    if scan_c is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true: processors/enrich/_ctext.c was not built (pip install -e . needs a C compiler)")
-        pytest.skip("processors/enrich/_ctext.c was not built: no C compiler at install time")
-    return scan_c
+    from .conftest import native
+
+    return native(scan_c)
 
 
 def test_scan_in_c_gives_the_python_tokens_on_random_text():
@@ -119,8 +115,9 @@ def test_scan_in_c_refuses_what_is_not_text():
 def test_folding_in_c_gives_the_python_tokens():
     from processors.enrich.text import _fold_joined_python, fold_joined_c, scan_python
 
-    if fold_joined_c is None:
-        _scan_c()  # skips, or fails under CI=true
+    from .conftest import native
+
+    native(fold_joined_c)
     for text in _random_texts(3000, seed=9) + ["ÀÉÎÕÜ Ñandú İstanbul ǅemal ΣΊΣΥΦΟΣ Straße ﬁne ǈ"]:
         tokens = scan_python(text)
         assert fold_joined_c(tokens) == _fold_joined_python(tokens), repr(text)
