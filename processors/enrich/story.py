@@ -67,7 +67,6 @@ import zlib
 from collections import OrderedDict
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from itertools import repeat
 
 import numpy as np
@@ -125,11 +124,6 @@ class Signature:
             return j
         c = self.containment(other, j)
         return c * threshold if c >= CONTAINMENT_THRESHOLD else 0.0
-
-    @cached_property
-    def hash_array(self) -> np.ndarray:
-        """`values` as a numpy array, to compare with many signatures at once."""
-        return np.array(self.values, dtype=np.uint64)
 
     def band_keys(self) -> list[int]:
         """One int per LSH band: its two values and the band number side by side.
@@ -547,15 +541,26 @@ class Assignment:
 
 
 def _similarities(sig: Signature, stories: list["_Story"]) -> list[float | None]:
-    """sig.similarity(story.signature) of each story (None: left to same_story), the hashes
-    of many candidates compared in one numpy pass: streams of wire copies or of shared
+    """sig.similarity(story.signature) of each story (None: left to same_story), all the
+    candidates' min-hashes compared in one call: streams of wire copies or of shared
     paragraphs give an article dozens of candidates, and one at a time they cost ~4 us each."""
     if len(stories) < _MIN_BATCHED_CANDIDATES or not sig.values:
         return [None] * len(stories)
-    full = [story.signature.values and len(story.signature.values) == NUM_HASHES for story in stories]
-    arrays = [story.signature.hash_array for story, ok in zip(stories, full) if ok]
-    shared = iter((np.stack(arrays) == sig.hash_array).sum(axis=1).tolist()) if arrays else iter(())
+    full = [len(story.signature.values) == NUM_HASHES for story in stories]
+    shared = iter(_shared_counts(sig.values, [story.signature.values for story, ok in zip(stories, full) if ok]))
     return [next(shared) / NUM_HASHES if ok else None for ok in full]
+
+
+def _shared_counts_python(values: tuple[int, ...], candidates: list[tuple[int, ...]]) -> list[int]:
+    """How many positions each candidate shares with `values` (`_shared_counts` is this in C when built)."""
+    return [sum(map(operator.eq, values, candidate)) for candidate in candidates]
+
+
+try:
+    from processors.enrich._ctext import shared_counts as shared_counts_c
+except ImportError:  # built without a C compiler: the same counts, slower
+    shared_counts_c = None
+_shared_counts = shared_counts_c or _shared_counts_python
 
 
 _MIN_BATCHED_CANDIDATES = 4

@@ -241,3 +241,23 @@ def test_many_candidates_compared_at_once_give_the_same_stories(monkeypatch):
     monkeypatch.setattr(story_module, "_MIN_BATCHED_CANDIDATES", 10**9)
     assert assign_all() == batched
     assert len({a.story_id for a in batched}) < len(sigs)  # some articles did join a story
+
+
+def test_shared_counts_in_c_equal_the_python_counts():
+    """Min-hashes as the story index holds them, and what a malformed record could bring
+    (negative or oversized ints, floats, shorter tuples): the same counts as zip and ==."""
+    import random
+
+    from processors.enrich.story import _shared_counts_python, shared_counts_c
+
+    from .conftest import native
+
+    shared_counts = native(shared_counts_c)
+    rng = random.Random(8)
+    pool = [rng.getrandbits(64) for _ in range(6)] + [-1, 1 << 70, 3.0, 3, 0]
+    for _ in range(2000):
+        values = tuple(rng.choice(pool) for _ in range(rng.choice([0, 5, 64])))
+        candidates = [tuple(rng.choice(pool) for _ in range(rng.choice([0, 3, 64, 70]))) for _ in range(rng.randint(0, 6))]
+        assert shared_counts(values, candidates) == _shared_counts_python(values, candidates)
+    with pytest.raises(TypeError, match="tuple"):
+        shared_counts((1, 2), [{1, 2}])
