@@ -147,6 +147,9 @@ async def run(args) -> int:
     print(f"{len(articles)} articles from {origin}; {len(subs)} subscriptions ({args.hit_share:.0%} built from the "
           f"articles' words); batch {args.batch} in parts of {args.part}; chunk {args.chunk}; pre-selection {'off' if args.no_preselect else 'on'}; "
           f"{args.rounds} measured round(s) after a warm-up batch and {args.warm_up} warm-up pass(es)")
+    note = await fresh_node_note(client, len(articles))
+    if note:
+        print(note)
     try:
         # Warm-up: the scratch index, the subscriptions' analysis and Elasticsearch's JIT.
         # A node just started spent twice the CPU per article in its first runs (6.0 then
@@ -210,6 +213,29 @@ def print_round(chosen: dict, n_articles: int, rounds: list[dict]) -> None:
         f"{name} {seconds:.2f} s ({seconds / elapsed:.0%})" for name, seconds in chosen["phases"].items()))
     print(f"CPU: this process {chosen['python_cpu']:.2f} s, Elasticsearch {chosen['es_cpu']:.2f} s (all its work, other clients' too) "
           f"= {1000 * (chosen['python_cpu'] + chosen['es_cpu']) / n_articles:.1f} ms per article")
+
+
+# A node that has indexed fewer documents than this since it started is still compiling:
+# on the 2-core bench machine, jstat showed 70% of a fresh node's CPU going to its JIT over
+# its first ~25,000 articles (ES CPU per 1,000 articles 6.8, 5.4, 4.2, then 2.1 s).
+WARM_NODE_DOCS = 25_000
+
+
+async def fresh_node_note(client, per_pass: int) -> str | None:
+    """A line saying the figures will be a cold node's, when Elasticsearch has indexed
+    little since it started (the matcher indexes every article into its scratch index)."""
+    stats = await client.nodes.stats(metric="indices", index_metric="indexing")
+    return cold_node_note(min((n["indices"]["indexing"]["index_total"] for n in stats["nodes"].values()), default=0),
+                          per_pass)
+
+
+def cold_node_note(indexed: int, per_pass: int) -> str | None:
+    if indexed >= WARM_NODE_DOCS:
+        return None
+    passes = -(-(WARM_NODE_DOCS - indexed) // max(1, per_pass))
+    return (f"note: Elasticsearch has indexed {indexed} documents since it started: its JIT is still compiling, "
+            f"which costs it up to 3x the CPU per article; for steady-state figures pass --warm-up {passes} "
+            f"or run again")
 
 
 async def es_cpu_seconds(client) -> float:

@@ -163,3 +163,12 @@ def test_bench_reports_the_round_of_median_throughput():
     assert median_round(rounds)["id"] == "middle"
     assert median_round(rounds[:2])["id"] == "cold"  # an even count: the lower middle, never flattering
     assert median_round(rounds[:1])["id"] == "fast"
+
+
+def test_bench_says_when_elasticsearch_is_still_cold():
+    from bench.alerts import WARM_NODE_DOCS, cold_node_note
+
+    assert cold_node_note(WARM_NODE_DOCS, 1000) is None
+    note = cold_node_note(3_500, 1000)
+    assert "indexed 3500 documents" in note and f"--warm-up {-(-(WARM_NODE_DOCS - 3_500) // 1000)}" in note
+    assert "--warm-up 1 " in cold_node_note(WARM_NODE_DOCS - 10, 1000)
