@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 all: test
 
-$(STAMP): pyproject.toml processors/enrich/_ctext.c
+$(STAMP): pyproject.toml setup.py processors/enrich/_ctext.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
