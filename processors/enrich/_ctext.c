@@ -18,15 +18,18 @@
  *   lowercased here (a lowercase one is kept as it is), others go to str.lower
  *   and, when still not ASCII, to fold_word.
  *
- * - shared_counts(values, candidates): how many positions each candidate tuple
- *   shares with `values` (story._shared_counts_python): the story index compares
- *   an article's min-hashes with dozens of stories' per article.
+ * - shared_counts(packed, candidates): how many 8-byte words each candidate shares
+ *   with `packed`, min-hashes as story.Signature.packed holds them
+ *   (story._shared_counts_python): the story index compares an article's
+ *   min-hashes with dozens of stories' per article.
  *
  * tests/unit/enrich/test_text.py, test_keywords.py and test_story.py check both agree.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 /* text.py _BREAK_CHARS: punctuation that ends a phrase. */
 static int is_break(Py_UCS4 c)
@@ -637,74 +640,41 @@ fail:
 
 /* ---- shared_counts ---------------------------------------------------------- */
 
-/* x == y for two items of signature tuples: as uint64 when both are, else Python's ==. */
-static int items_equal(PyObject *x, PyObject *y, unsigned long long y_value, int y_ok)
-{
-    if (x == y)
-        return 1;
-    if (y_ok && PyLong_CheckExact(x)) {
-        unsigned long long v = PyLong_AsUnsignedLongLong(x);
-        if (!(v == (unsigned long long)-1 && PyErr_Occurred()))
-            return v == y_value;
-        PyErr_Clear();
-    }
-    return PyObject_RichCompareBool(x, y, Py_EQ);
-}
-
+/* How many of the 8-byte words of `packed` each candidate (bytes of the same length) shares. */
 static PyObject *shared_counts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !(PyTuple_Check(args[0]) || PyList_Check(args[0])) || !PyList_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "shared_counts(values: tuple, candidates: list of tuples)");
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyList_Check(args[1]) || PyBytes_GET_SIZE(args[0]) % 8) {
+        PyErr_SetString(PyExc_TypeError, "shared_counts(packed: bytes of uint64, candidates: list of such bytes)");
         return NULL;
     }
-    PyObject *values = args[0], *candidates = args[1];
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(values), m = PyList_GET_SIZE(candidates);
-    unsigned long long *base = PyMem_New(unsigned long long, n > 0 ? n : 1);
-    char *base_ok = PyMem_Malloc(n > 0 ? n : 1);
+    const char *base = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t size = PyBytes_GET_SIZE(args[0]), m = PyList_GET_SIZE(args[1]);
     PyObject *out = PyList_New(m);
-    if (base == NULL || base_ok == NULL || out == NULL) {
-        if (out != NULL)
-            PyErr_NoMemory();
-        goto fail;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(values, i);
-        base_ok[i] = 0;
-        if (PyLong_CheckExact(item)) {
-            base[i] = PyLong_AsUnsignedLongLong(item);
-            if (base[i] == (unsigned long long)-1 && PyErr_Occurred())
-                PyErr_Clear();
-            else
-                base_ok[i] = 1;
-        }
-    }
+    if (out == NULL)
+        return NULL;
     for (Py_ssize_t c = 0; c < m; c++) {
-        PyObject *candidate = PyList_GET_ITEM(candidates, c);
-        if (!PyTuple_Check(candidate) && !PyList_Check(candidate)) {
-            PyErr_SetString(PyExc_TypeError, "a candidate must be a tuple");
-            goto fail;
+        PyObject *candidate = PyList_GET_ITEM(args[1], c);
+        if (!PyBytes_Check(candidate) || PyBytes_GET_SIZE(candidate) != size) {
+            PyErr_SetString(PyExc_TypeError, "a candidate must be bytes of the same length");
+            Py_DECREF(out);
+            return NULL;
         }
-        Py_ssize_t k = PySequence_Fast_GET_SIZE(candidate) < n ? PySequence_Fast_GET_SIZE(candidate) : n;   /* as zip() stops */
+        const char *other = PyBytes_AS_STRING(candidate);
         long shared = 0;
-        for (Py_ssize_t i = 0; i < k; i++) {
-            int eq = items_equal(PySequence_Fast_GET_ITEM(candidate, i), PySequence_Fast_GET_ITEM(values, i), base[i], base_ok[i]);
-            if (eq < 0)
-                goto fail;
-            shared += eq;
+        for (Py_ssize_t i = 0; i < size; i += 8) {
+            uint64_t a, b;
+            memcpy(&a, base + i, 8);
+            memcpy(&b, other + i, 8);
+            shared += a == b;
         }
         PyObject *count = PyLong_FromLong(shared);
-        if (count == NULL)
-            goto fail;
+        if (count == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
         PyList_SET_ITEM(out, c, count);
     }
-    PyMem_Free(base);
-    PyMem_Free(base_ok);
     return out;
-fail:
-    PyMem_Free(base);
-    PyMem_Free(base_ok);
-    Py_XDECREF(out);
-    return NULL;
 }
 
 static PyMethodDef methods[] = {
@@ -716,7 +686,7 @@ static PyMethodDef methods[] = {
     {"fold_joined", (PyCFunction)(void (*)(void))fold_joined, METH_FASTCALL,
      "(the tokens folded, the same joined by separator)."},
     {"shared_counts", (PyCFunction)(void (*)(void))shared_counts, METH_FASTCALL,
-     "How many positions each candidate tuple shares with values."},
+     "How many 8-byte words each candidate shares with packed."},
     {NULL, NULL, 0, NULL},
 };
 

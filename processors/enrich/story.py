@@ -67,6 +67,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import repeat
 
 import numpy as np
@@ -124,6 +125,17 @@ class Signature:
             return j
         c = self.containment(other, j)
         return c * threshold if c >= CONTAINMENT_THRESHOLD else 0.0
+
+    @cached_property
+    def packed(self) -> bytes | None:
+        """`values` as NUM_HASHES little-endian uint64, to compare many signatures in one call
+        (equal words, equal values); None when they are not NUM_HASHES values of 64 bits."""
+        if len(self.values) != NUM_HASHES:
+            return None
+        try:
+            return _PACKED.pack(*self.values)
+        except struct.error:
+            return None
 
     def band_keys(self) -> list[int]:
         """One int per LSH band: its two values and the band number side by side.
@@ -544,16 +556,17 @@ def _similarities(sig: Signature, stories: list["_Story"]) -> list[float | None]
     """sig.similarity(story.signature) of each story (None: left to same_story), all the
     candidates' min-hashes compared in one call: streams of wire copies or of shared
     paragraphs give an article dozens of candidates, and one at a time they cost ~4 us each."""
-    if len(stories) < _MIN_BATCHED_CANDIDATES or not sig.values:
+    if len(stories) < _MIN_BATCHED_CANDIDATES or sig.packed is None:
         return [None] * len(stories)
-    full = [len(story.signature.values) == NUM_HASHES for story in stories]
-    shared = iter(_shared_counts(sig.values, [story.signature.values for story, ok in zip(stories, full) if ok]))
-    return [next(shared) / NUM_HASHES if ok else None for ok in full]
+    packed = [story.signature.packed for story in stories]
+    shared = iter(_shared_counts(sig.packed, [p for p in packed if p is not None]))
+    return [next(shared) / NUM_HASHES if p is not None else None for p in packed]
 
 
-def _shared_counts_python(values: tuple[int, ...], candidates: list[tuple[int, ...]]) -> list[int]:
-    """How many positions each candidate shares with `values` (`_shared_counts` is this in C when built)."""
-    return [sum(map(operator.eq, values, candidate)) for candidate in candidates]
+def _shared_counts_python(packed: bytes, candidates: list[bytes]) -> list[int]:
+    """How many 8-byte words each candidate shares with `packed` (`_shared_counts` is this in C when built)."""
+    words = memoryview(packed).cast("Q")
+    return [sum(map(operator.eq, words, memoryview(candidate).cast("Q"))) for candidate in candidates]
 
 
 try:

@@ -243,21 +243,34 @@ def test_many_candidates_compared_at_once_give_the_same_stories(monkeypatch):
     assert len({a.story_id for a in batched}) < len(sigs)  # some articles did join a story
 
 
-def test_shared_counts_in_c_equal_the_python_counts():
-    """Min-hashes as the story index holds them, and what a malformed record could bring
-    (negative or oversized ints, floats, shorter tuples): the same counts as zip and ==."""
+def test_shared_counts_in_c_equal_the_python_counts_and_the_similarity():
+    """Min-hashes as the story index holds them (packed), and what a malformed record could
+    bring (negative or oversized ints): the counts of the C loop, of its Python reference,
+    and Signature.similarity agree; a signature that cannot be packed is left to similarity."""
     import random
 
-    from processors.enrich.story import _shared_counts_python, shared_counts_c
+    from processors.enrich.story import Signature, _shared_counts_python, _similarities, shared_counts_c
 
     from .conftest import native
 
     shared_counts = native(shared_counts_c)
     rng = random.Random(8)
-    pool = [rng.getrandbits(64) for _ in range(6)] + [-1, 1 << 70, 3.0, 3, 0]
-    for _ in range(2000):
-        values = tuple(rng.choice(pool) for _ in range(rng.choice([0, 5, 64])))
-        candidates = [tuple(rng.choice(pool) for _ in range(rng.choice([0, 3, 64, 70]))) for _ in range(rng.randint(0, 6))]
-        assert shared_counts(values, candidates) == _shared_counts_python(values, candidates)
-    with pytest.raises(TypeError, match="tuple"):
-        shared_counts((1, 2), [{1, 2}])
+    pool = [rng.getrandbits(64) for _ in range(4)] + [0, (1 << 64) - 1]
+    for _ in range(500):
+        sig = Signature(tuple(rng.choice(pool) for _ in range(NUM_HASHES)), 1, "", 10)
+        others = [Signature(tuple(rng.choice(pool + [-1, 1 << 70]) if rng.random() < 0.02 else rng.choice(pool)
+                                  for _ in range(NUM_HASHES)), 1, "", 10) for _ in range(rng.randint(0, 8))]
+        packed = [o.packed for o in others if o.packed is not None]
+        assert shared_counts(sig.packed, packed) == _shared_counts_python(sig.packed, packed)
+
+        class Story:  # what _similarities reads of a story
+            def __init__(self, signature):
+                self.signature = signature
+
+        found = _similarities(sig, [Story(o) for o in others])
+        for other, jaccard in zip(others, found):
+            if jaccard is not None or len(others) >= 4:
+                assert (jaccard is None) == (other.packed is None)
+                assert jaccard is None or jaccard == sig.similarity(other)
+    with pytest.raises(TypeError, match="same length"):
+        shared_counts(bytes(16), [bytes(8)])
