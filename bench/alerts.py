@@ -215,10 +215,11 @@ def print_round(chosen: dict, n_articles: int, rounds: list[dict]) -> None:
           f"= {1000 * (chosen['python_cpu'] + chosen['es_cpu']) / n_articles:.1f} ms per article")
 
 
-# A node that has indexed fewer documents than this since it started is still compiling:
-# on the 2-core bench machine, jstat showed 70% of a fresh node's CPU going to its JIT over
-# its first ~25,000 articles (ES CPU per 1,000 articles 6.8, 5.4, 4.2, then 2.1 s).
-WARM_NODE_DOCS = 25_000
+# A node that has indexed fewer documents than this since it started is still compiling.
+# On the 2-core bench machine (jstat -compiler): 141 s of a node's first 204 s of CPU went
+# to its JIT, and 134 s of 180 s after 82,704 documents; its CPU per 1,000 matched articles
+# went from 5.7-6.8 s in its first runs to 1.7-2.1 s after ~100,000 documents.
+WARM_NODE_DOCS = 100_000
 
 
 async def fresh_node_note(client, per_pass: int) -> str | None:
