@@ -218,7 +218,7 @@ def test_signatures_of_a_batch_larger_than_one_pass():
 
 def test_many_candidates_compared_at_once_give_the_same_stories(monkeypatch):
     """Articles made of paragraphs from a small shared pool collide in many bands: the
-    numpy comparison of all candidates must assign exactly as one-by-one comparison does."""
+    comparison of all candidates in one call must assign exactly as one-by-one comparison does."""
     import random
 
     from processors.enrich import story as story_module
@@ -237,7 +237,7 @@ def test_many_candidates_compared_at_once_give_the_same_stories(monkeypatch):
         return [index.assign_signature(f"a{i}", f"s{i % 5}", sig) for i, sig in enumerate(sigs)]
 
     batched = assign_all()
-    assert max(counted) >= story_module._MIN_BATCHED_CANDIDATES  # the numpy path ran
+    assert max(counted) >= story_module._MIN_BATCHED_CANDIDATES  # the batched path ran
     monkeypatch.setattr(story_module, "_MIN_BATCHED_CANDIDATES", 10**9)
     assert assign_all() == batched
     assert len({a.story_id for a in batched}) < len(sigs)  # some articles did join a story
