@@ -334,14 +334,14 @@ static int emit_run(Runs *r, Word *words, Py_ssize_t n)
 }
 
 /* Parse one word code: [ALTERED|MAYBE] written FOLD folded (SEP|CAP_SEP), or folded SEP. */
-static void parse_word(PyObject *code, Word *w, int as_altered_lowercase)
+static void parse_word(PyObject *code, Word *w, int capital)
 {
     int kind = PyUnicode_KIND(code);
     const void *data = PyUnicode_DATA(code);
     Py_ssize_t n = PyUnicode_GET_LENGTH(code);
     Py_UCS4 first = PyUnicode_READ(kind, data, 0);
     w->code = code;
-    w->capital = !as_altered_lowercase && PyUnicode_READ(kind, data, n - 1) == CAP_SEP;
+    w->capital = capital;
     if (first == ALTERED || first == MAYBE) {
         Py_ssize_t fold = 1;
         while (fold < n - 1 && PyUnicode_READ(kind, data, fold) != FOLD)
@@ -396,9 +396,9 @@ static PyObject *keyword_runs(PyObject *module, PyObject *const *args, Py_ssize_
         Py_UCS4 first = PyUnicode_READ_CHAR(code, 0);
         Py_UCS4 last = PyUnicode_READ_CHAR(code, PyUnicode_GET_LENGTH(code) - 1);
         int is_word = (last == SEP || last == CAP_SEP);
-        int lowercase_maybe = 0;
+        int capital = last == CAP_SEP;
         if (first == MAYBE) {
-            lowercase_maybe = after_break;     /* at a sentence start: a lowercase word */
+            capital = !after_break;          /* at a sentence start: a lowercase word */
             is_word = after_break || with_capitals;  /* elsewhere: a capital, or a cut */
         }
         if (!is_word) {
@@ -411,9 +411,7 @@ static PyObject *keyword_runs(PyObject *module, PyObject *const *args, Py_ssize_
         }
         after_break = 0;
         Word w;
-        parse_word(code, &w, lowercase_maybe);
-        if (first == MAYBE && !lowercase_maybe)
-            w.capital = 1;
+        parse_word(code, &w, capital);
         if (run_len > 0 && with_capitals && words[run_len - 1].capital != w.capital) {
             if (emit_run(&r, words, run_len) < 0)   /* a change of case cuts a run */
                 goto done;

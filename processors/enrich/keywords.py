@@ -35,6 +35,7 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from processors.enrich.data import read_background, stopwords
+from processors.enrich.native import c_function
 from processors.enrich.text import BREAK, Analysis, fold_tokens, fold_word, words
 from wirewatch.schema import Keyword
 
@@ -317,15 +318,14 @@ def scores_python(keys: list[str], counts: list[int], capitalised: set[str], spe
     return scores.tolist()
 
 
-# log(count) as numpy computes it, for the C scores (a count beyond it uses the C library's log).
-_LOG_TABLE = np.log(np.arange(1, 1 << 16, dtype=np.float64)).tolist()
-
-try:
-    from processors.enrich._ctext import keyword_scores as _keyword_scores
+_keyword_scores = c_function("keyword_scores")
+if _keyword_scores is not None:
+    # log(count) as numpy computes it, for the C scores (a count beyond it uses the C library's log).
+    _LOG_TABLE = np.log(np.arange(1, 1 << 16, dtype=np.float64)).tolist()
 
     def scores_c(keys: list[str], counts: list[int], capitalised: set[str], spec: dict[str, float]) -> list[float]:
         return _keyword_scores(keys, counts, capitalised, spec, _LOG_TABLE)
-except ImportError:  # built without a C compiler: the same scores, slower
+else:
     scores_c = None
 _scores = scores_c or scores_python
 
@@ -459,10 +459,7 @@ def runs_python(surfaces: list[str], codes: _TokenCodes,
     return runs, capitalised, written
 
 
-try:
-    from processors.enrich._ctext import keyword_runs as runs_c
-except ImportError:  # built without a C compiler: the same runs, slower
-    runs_c = None
+runs_c = c_function("keyword_runs")
 _runs = runs_c or runs_python
 
 

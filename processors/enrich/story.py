@@ -72,6 +72,7 @@ from itertools import repeat
 
 import numpy as np
 
+from processors.enrich.native import c_function
 from processors.enrich.text import Analysis
 
 SHINGLE_WORDS = 4
@@ -569,10 +570,7 @@ def _shared_counts_python(packed: bytes, candidates: list[bytes]) -> list[int]:
     return [sum(map(operator.eq, words, memoryview(candidate).cast("Q"))) for candidate in candidates]
 
 
-try:
-    from processors.enrich._ctext import shared_counts as shared_counts_c
-except ImportError:  # built without a C compiler: the same counts, slower
-    shared_counts_c = None
+shared_counts_c = c_function("shared_counts")
 _shared_counts = shared_counts_c or _shared_counts_python
 
 

@@ -13,6 +13,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
+from processors.enrich.native import c_function
+
 # Bounds: enrichment never looks past this many characters of one article.
 MAX_TEXT_CHARS = 60_000
 
@@ -126,10 +128,7 @@ class _Pieces(dict):
 
 _PIECES = _Pieces()
 
-try:
-    from processors.enrich._ctext import scan as scan_c
-except ImportError:  # built without a C compiler: the same tokens, slower
-    scan_c = None
+scan_c = c_function("scan")
 scan = scan_c or scan_python
 
 
@@ -220,11 +219,10 @@ def fold_word(word: str) -> str:
     return fold(word)
 
 
-try:
-    from processors.enrich._ctext import fold_joined as _fold_joined_c
-
+_fold_joined_in_c = c_function("fold_joined")
+if _fold_joined_in_c is not None:
     def fold_joined_c(tokens: list[str]) -> tuple[list[str], str]:
-        return _fold_joined_c(tokens, fold_word, _SEP)
-except ImportError:  # built without a C compiler: the same tokens, slower
+        return _fold_joined_in_c(tokens, fold_word, _SEP)
+else:
     fold_joined_c = None
 _fold_joined = fold_joined_c or _fold_joined_python

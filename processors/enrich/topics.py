@@ -202,16 +202,20 @@ class Lexicon:
             phrase = _Phrase.of(term_words, entry)
             phrases.setdefault(term_words[0], []).append(phrase)
 
-    def hits(self, tokens: list[str], vocabulary: frozenset[str] | None = None) -> dict[_Entry, int]:
-        """entry -> occurrences in tokens. `vocabulary`: a set holding every word of
-        `tokens` (more is fine), to look each distinct word up in the lexicon once."""
+    def words_in(self, vocabulary: frozenset[str]) -> frozenset[str]:
+        """The term words among an article's distinct words: each looked up in the lexicon once."""
+        return self.term_words.intersection(vocabulary)
+
+    def hits(self, tokens: list[str], term_words: frozenset[str] | None = None) -> dict[_Entry, int]:
+        """entry -> occurrences in tokens. `term_words`: `words_in` of a set holding every
+        word of `tokens` (default: every term word)."""
         found: dict[_Entry, int] = {}
         # Most of an article's words are in no term: filter them out in C (a
         # set's __contains__ as the predicate) before counting, so that the
         # Python loop below only sees the few dozen words that are. With the
-        # vocabulary, the filter is its few term words: a set that stays in the
-        # CPU cache, where the lexicon's, looked up for every token, did not.
-        terms = self.term_words if vocabulary is None else self.term_words.intersection(vocabulary)
+        # article's term words, the filter is a small set that stays in the CPU
+        # cache, where the lexicon's, looked up for every token, did not.
+        terms = self.term_words if term_words is None else term_words
         counts = Counter(filter(terms.__contains__, tokens))
         present = counts.keys()
         by_first_word = self.by_first_word
@@ -280,9 +284,9 @@ class TopicTagger:
 
     def raw_scores(self, analysis: Analysis) -> dict[str, tuple[float, list[str]]]:
         """topic -> (evidence sum, triggering terms by contribution)."""
-        vocabulary = analysis.vocabulary
-        found = self.lexicon.hits(analysis.body_tokens, vocabulary)
-        for entry, n in self.lexicon.hits(analysis.title_tokens, vocabulary).items():
+        term_words = self.lexicon.words_in(analysis.vocabulary)
+        found = self.lexicon.hits(analysis.body_tokens, term_words)
+        for entry, n in self.lexicon.hits(analysis.title_tokens, term_words).items():
             found[entry] = found.get(entry, 0) + n * TITLE_WEIGHT
         contributions: dict[str, list[tuple[float, str]]] = {}
         for (topic, weight, term), n in found.items():
