@@ -151,9 +151,8 @@ async def run(args) -> int:
     if note:
         print(note)
     try:
-        # Warm-up: the scratch index, the subscriptions' analysis and Elasticsearch's JIT.
-        # A node just started spent twice the CPU per article in its first runs (6.0 then
-        # 4.5, 4.3, 4.2, 3.1, 2.9 s per 1,000 articles): `--warm-up` passes for a fresh stack.
+        # Warm-up: the scratch index, the subscriptions' analysis; `--warm-up` passes for
+        # Elasticsearch's JIT on a freshly started stack (see WARM_NODE_DOCS).
         await matcher.match(articles[: args.batch])
         for _ in range(args.warm_up):
             for start in range(0, len(articles), args.batch):
