@@ -159,8 +159,7 @@ async def run(args) -> int:
                 await matcher.match(articles[start:start + args.batch])
         rounds = [await measured_round(matcher, client, articles, args.batch) for _ in range(args.rounds)]
     finally:
-        if matcher.scratch_index:
-            await client.options(ignore_status=404).indices.delete(index=matcher.scratch_index)
+        await matcher.close()
         await client.close()
     print_round(median_round(rounds), len(articles), rounds)
     return 0

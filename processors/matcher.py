@@ -43,7 +43,12 @@ same query engine, analysers and mapping do the matching:
    msearch requests. (Named queries said the same, but Elasticsearch finds
    ``matched_queries`` in its fetch phase by rebuilding every named clause
    for every hit: hits x subscriptions. bench/alerts.py measured it.)
-5. what was indexed is deleted from the scratch index while the alerts are built;
+5. nothing is deleted: the scratch copies stay, invisible to later batches (every
+   search and term-vector request names its documents), until the matcher moves
+   to a new scratch index (a "generation", ``ScratchGenerations``) and drops the
+   old one whole. Deleting each batch's copies cost Elasticsearch more than
+   indexing them: soft-deleted documents are kept for its history retention and
+   merges rewrote them, term vectors included, again and again;
 6. each matched (subscription, article) gets highlights computed in Python
    from the subscription's own positive words, phrases and prefixes
    (``highlight_terms``), accent- and case-folded, tolerant of plural and
@@ -113,6 +118,12 @@ CONCURRENT_PARTS = 2      # parts in flight: Elasticsearch works on one while Py
 CONCURRENT_SEARCHES = 2   # the node has few search threads; more only queues
 ARTIFICIAL_MAX_BATCH = 50 # up to this many articles, term vectors without indexing (Matcher._match_batch)
 MAX_CLAUSES_PER_REQUEST = 4000  # subscription clauses per msearch request
+# A matcher moves to a new scratch index after this many documents or seconds (at
+# the start of a batch, when none of its batches is in flight) and drops the old
+# one whole. Generations of workers gone for a day are dropped by the next matcher.
+SCRATCH_GENERATION_DOCS = 5_000
+SCRATCH_GENERATION_AGE_S = 3_600
+SCRATCH_STALE_AGE_S = 86_400
 CLAUSE_IDS = True         # each clause limited to its candidate articles
 MAX_HIGHLIGHTS = 5
 MAX_MATCHED_TERMS = 20
@@ -1674,8 +1685,35 @@ class BatchStats:
         return out
 
 
+@dataclass
+class ScratchGeneration:
+    """The scratch index a matcher writes to now, and how much it has taken."""
+    name: str
+    started: float = field(default_factory=time.monotonic)
+    docs: int = 0
+
+    def spent(self, now: float | None = None) -> bool:
+        """Time to move on: full, or old enough that a matcher idle for long finds
+        it replaced, never dropped under it by another worker's clean-up."""
+        now = time.monotonic() if now is None else now
+        return self.docs >= SCRATCH_GENERATION_DOCS or now - self.started >= SCRATCH_GENERATION_AGE_S
+
+
+def stale_scratch_indices(settings: dict[str, Any], now_ms: int, keep: str) -> list[str]:
+    """Scratch indices (a ``get_settings`` answer) created more than
+    ``SCRATCH_STALE_AGE_S`` ago, other than ``keep``: what workers that
+    stopped without dropping theirs left behind."""
+    stale = []
+    for name, answer in settings.items():
+        created = answer.get("settings", {}).get("index", {}).get("creation_date")
+        if name != keep and str(created).isdigit() and now_ms - int(created) > SCRATCH_STALE_AGE_S * 1000:
+            stale.append(name)
+    return sorted(stale)
+
+
 class Matcher:
-    """``await Matcher(...).match(articles)`` -> alerts, with an AsyncElasticsearch."""
+    """``await Matcher(...).match(articles)`` -> alerts, with an AsyncElasticsearch.
+    ``await close()`` drops its scratch index."""
 
     def __init__(
         self,
@@ -1706,8 +1744,11 @@ class Matcher:
         self._searches = asyncio.Semaphore(CONCURRENT_SEARCHES)
         self._use_preselection = preselect
         self.preselector: Preselector | None = None   # made with the scratch index
-        self.scratch_index: str | None = None
+        self.generation: ScratchGeneration | None = None
         self._scratch_made = asyncio.Lock()
+        self._matching = 0                  # match() calls in flight
+        self._dropping: set[asyncio.Task] = set()
+        self._stale_dropped = False
         self.keyword_limits: dict[str, int] = {}
         self.keywords_decidable = False
         self.last_stats = BatchStats()
@@ -1716,37 +1757,78 @@ class Matcher:
     def from_settings(cls, es, settings, subscriptions: SubscriptionSource, **kwargs) -> "Matcher":
         return cls(es, Indices.from_settings(settings.es), subscriptions, kibana_url=settings.es.kibana_url, **kwargs)
 
+    @property
+    def scratch_index(self) -> str | None:
+        return self.generation.name if self.generation is not None else None
+
     async def ensure_scratch(self) -> str:
-        """Create (once) the scratch index for the current articles mapping and
-        return its name: ``<indices.scratch>-<hash of settings and mappings>``,
-        so a changed template (new fields, analysis plugin installed) gets a
-        fresh scratch index instead of matching with a stale mapping, while
-        workers still on the old one keep theirs. Old ones are tiny; drop them
-        with the test/ops prefix clean-up."""
-        if self.scratch_index is not None:
-            return self.scratch_index
+        """Create the scratch index of this matcher's current generation for the
+        current articles mapping and return its name: ``<indices.scratch>-<hash
+        of settings and mappings>-<generation>``, so a changed template (new
+        fields, analysis plugin installed) gets a fresh scratch index instead of
+        matching with a stale mapping."""
+        if self.generation is not None:
+            return self.generation.name
         async with self._scratch_made:  # the parts of a first batch arrive together: one of them makes it
-            if self.scratch_index is None:
+            if self.generation is None:
                 await self._make_scratch()
-        return self.scratch_index
+                if not self._stale_dropped:
+                    self._stale_dropped = True
+                    self._drop_later(self._drop_stale())
+        return self.generation.name
+
+    async def close(self) -> None:
+        """Drop the scratch index (and wait for older generations being dropped)."""
+        if self.generation is not None:
+            name, self.generation = self.generation.name, None
+            self._drop_later(self._drop(name))
+        if self._dropping:
+            await asyncio.gather(*self._dropping, return_exceptions=True)
+
+    async def _next_generation(self) -> None:
+        """Move to a new scratch index and drop the old one in the background
+        (called when no batch of this matcher is in flight)."""
+        old, self.generation = self.generation.name, None
+        await self.ensure_scratch()
+        self._drop_later(self._drop(old))
+
+    def _drop_later(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._dropping.add(task)
+        task.add_done_callback(self._dropping.discard)
+
+    async def _drop(self, name: str) -> None:
+        try:
+            await self.es.options(ignore_status=404).indices.delete(index=name)
+        except Exception as exc:  # noqa: BLE001 - a leftover is dropped as stale later
+            log.warning("matcher.scratch_drop_failed", index=name, error=str(exc)[:300])
+
+    async def _drop_stale(self) -> None:
+        """Scratch indices left by workers gone for a day (see ``stale_scratch_indices``)."""
+        try:
+            answer = await self.es.options(ignore_status=404).indices.get_settings(
+                index=f"{self.indices.scratch}-*", name="index.creation_date")
+            stale = stale_scratch_indices(dict(answer), int(time.time() * 1000), self.scratch_index or "")
+        except Exception as exc:  # noqa: BLE001 - an optimisation of disk space only
+            log.warning("matcher.scratch_cleanup_failed", error=str(exc)[:300])
+            return
+        for name in stale:
+            await self._drop(name)
 
     async def _make_scratch(self) -> None:
         body = await self._scratch_body()
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()[:10]
-        name = f"{self.indices.scratch}-{digest}"
-        if not await self.es.indices.exists(index=name):
-            try:
-                await self.es.indices.create(index=name, **body)
-            except ApiError as exc:
-                if "resource_already_exists_exception" not in str(exc):
-                    raise
-        self.scratch_index = name
+        name = f"{self.indices.scratch}-{digest}-{uuid.uuid4().hex[:8]}"
+        await self.es.indices.create(index=name, **body)
+        self.generation = ScratchGeneration(name)
         self.keyword_limits = keyword_limits(body.get("mappings", {}))
         self.keywords_decidable = keyword_mapping_agrees(body.get("mappings", {}))
         if not self.keywords_decidable:
             log.warning("matcher.keyword_fields_unexpected", detail="keyword fields and filters go to Elasticsearch")
         if self._use_preselection:
-            self.preselector = Preselector(self.es, name, phrases=self.decide_phrases)
+            if self.preselector is None:
+                self.preselector = Preselector(self.es, name, phrases=self.decide_phrases)
+            self.preselector.index = name  # same mapping: its caches hold
 
     async def _scratch_body(self) -> dict[str, Any]:
         """What the articles template gives a new monthly index, as applied
@@ -1766,6 +1848,15 @@ class Matcher:
         Elasticsearch runs in its own process, so while it indexes and searches
         one part, this process plans and builds the alerts of another. A part
         that fails cancels the others and its error is raised. ``last_stats`` sums the parts."""
+        if self._matching == 0 and self.generation is not None and self.generation.spent():
+            await self._next_generation()
+        self._matching += 1
+        try:
+            return await self._match_parts(articles)
+        finally:
+            self._matching -= 1
+
+    async def _match_parts(self, articles: list[Article]) -> list[Alert]:
         parts = _chunks(articles, self.part_size)
         gate = asyncio.Semaphore(CONCURRENT_PARTS)
 
@@ -1804,36 +1895,22 @@ class Matcher:
         t0 = time.perf_counter()
         # A small batch (the agent at a steady rate): term vectors of the
         # documents as they would be indexed, and only those with pairs left
-        # for Elasticsearch are indexed (often none: no bulk, refresh, delete).
+        # for Elasticsearch are indexed (often none: no bulk, no refresh).
         # A large one has pairs left in nearly every document: indexing it
         # first and reading the stored term vectors analyses each text once.
         # (The stored term vectors have no positions: phrases decided here need the other way.)
         index_first = len(doc_ids) > ARTIFICIAL_MAX_BATCH and not self.decide_phrases
         if index_first:
             await self._index(scratch, stats)
-        try:
-            plan = await self._plan(active, candidates, candidate_ids, fields, doc_ids, keywords, stats,
-                                    None if index_first else scratch)
-        except BaseException:
-            if index_first:
-                await self._forget(doc_ids)
-            raise
+        plan = await self._plan(active, candidates, candidate_ids, fields, doc_ids, keywords, stats,
+                                None if index_first else scratch)
         to_index = doc_ids if index_first else [doc_id for doc_id, sub_ids in plan.to_search.items() if sub_ids]
-        t1 = time.perf_counter()
         matched: dict[str, set[str]] = {}
-        forget = None
         if to_index:
             if not index_first:
                 await self._index({doc_id: scratch[doc_id] for doc_id in to_index}, stats)
-            try:
-                matched = (await self._matched_pairs(candidates, plan.to_search, fields, stats, candidate_positions)
-                           if stats.pairs else {})
-            except BaseException:
-                await self._forget(to_index)
-                raise
-            # The scratch copies go while Python builds the alerts (they are
-            # invisible to other batches anyway: every search has an ids filter).
-            forget = asyncio.ensure_future(self._forget(to_index))
+            if stats.pairs:
+                matched = await self._matched_pairs(candidates, plan.to_search, fields, stats, candidate_positions)
         for doc_id, sub_ids in plan.decided.items():
             matched.setdefault(doc_id, set()).update(sub_ids)
         t2 = time.perf_counter()
@@ -1841,8 +1918,6 @@ class Matcher:
         alerts = self._alerts(subscriptions.by_id, matched, by_doc)
         stats.highlight_s = time.perf_counter() - t2
         stats.matches = len(alerts)
-        if forget is not None:
-            await forget
         log.info("matcher.batch", articles=stats.articles, candidates=stats.candidates, preselected=stats.preselected,
                  pairs=stats.pairs, decided=stats.decided_pairs, searches=stats.searches, alerts=len(alerts), skipped=len(stats.skipped_subscriptions))
         return alerts
@@ -1916,18 +1991,12 @@ class Matcher:
         for doc_id, document in documents.items():
             operations.append({"index": {"_index": self.scratch_index, "_id": doc_id}})
             operations.append(document)
+        self.generation.docs += len(documents)
         response = await self.es.bulk(operations=operations, refresh=True)
         if response.get("errors"):
             failed = [item["index"] for item in response["items"] if item["index"].get("error")]
             reason = failed[0]["error"].get("reason", "unknown") if failed else "unknown"
             raise RuntimeError(f"scratch index refused {len(failed)} of {len(documents)} articles: {reason}")
-
-    async def _forget(self, doc_ids: list[str]) -> None:
-        operations = [{"delete": {"_index": self.scratch_index, "_id": d}} for d in doc_ids]
-        try:
-            await self.es.bulk(operations=operations)
-        except Exception as exc:  # noqa: BLE001 - leftovers are invisible to other batches (ids filter)
-            log.warning("matcher.scratch_cleanup_failed", error=str(exc)[:300], docs=len(doc_ids))
 
     async def _matched_pairs(self, subs: list[Subscription], pairs: dict[str, set[str]], fields: tuple[str, ...],
                              stats: BatchStats, positions: dict[str, int] | None = None) -> dict[str, set[str]]:

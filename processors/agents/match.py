@@ -92,6 +92,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         finally:
             if confirming is not None:
                 await confirming
+            await matcher.close()
             await es.close()
 
     async def match_until_done(es, subs, matcher, articles, confirming: asyncio.Future | None) -> asyncio.Future | None:

@@ -39,9 +39,39 @@ def test_sample_article_alerts_and_other_does_not(run_async, es, indices, settin
     assert alert.entities == ["Nicolás Maduro"]
     assert sample_like_article.id in alert.kibana_url and alert.kibana_url.startswith(settings.es.kibana_url)
     assert alert.produced_at == sample_like_article.produced_at
-    # the scratch copy is gone
-    es.indices.refresh(index=f"{indices.scratch}-*")
-    assert es.count(index=f"{indices.scratch}-*")["count"] == 0
+
+
+def test_scratch_copies_stay_invisible_then_go_with_their_generation(run_async, es, indices, settings, make_article,
+                                                                     monkeypatch):
+    """Nothing is deleted per batch: a later batch of the same generation does not see the
+    earlier one's copies; a spent generation is replaced and dropped whole; close() drops the last."""
+    import processors.matcher as matcher_module
+
+    monkeypatch.setattr(matcher_module, "ARTIFICIAL_MAX_BATCH", 0)  # every batch indexed first
+    first = [make_article(f"https://a.example/{i}", f"Soldiers in Caracas {i}", "Soldiers marched in Caracas.") for i in range(3)]
+    second = [make_article(f"https://b.example/{i}", f"Soldiers in Bogota {i}", "Soldiers marched in Bogota.") for i in range(3)]
+    subs = [_sub("soldiers", '"soldiers marched"'), _sub("caracas", "caracas")]
+
+    async def go(aes):
+        matcher = Matcher.from_settings(aes, settings, StaticSubscriptions(subs))
+        try:
+            got = [await matcher.match(first)]
+            generation = matcher.scratch_index
+            got.append(await matcher.match(second))  # same generation: the first batch's copies are still there
+            assert matcher.scratch_index == generation
+            monkeypatch.setattr(matcher_module, "SCRATCH_GENERATION_DOCS", 6)
+            got.append(await matcher.match(first))   # 6 copies: a new generation, the old one dropped
+            replaced = matcher.scratch_index
+        finally:
+            await matcher.close()
+        return got, generation, replaced
+
+    (one, two, three), generation, replaced = run_async(go)
+    assert {(a.subscription_id, a.article_id) for a in one} == {(s, a.id) for s in ("soldiers", "caracas") for a in first}
+    assert {(a.subscription_id, a.article_id) for a in two} == {("soldiers", a.id) for a in second}
+    assert {(a.subscription_id, a.article_id) for a in three} == {(a.subscription_id, a.article_id) for a in one}
+    assert replaced != generation and generation.startswith(indices.scratch) and replaced.startswith(indices.scratch)
+    assert not es.indices.exists(index=generation) and not es.indices.exists(index=replaced)
 
 
 def test_filters_apply(run_async, indices, settings, make_article, sample_like_article):

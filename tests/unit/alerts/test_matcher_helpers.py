@@ -6,6 +6,9 @@ from urllib.parse import unquote
 import pytest
 
 from processors.matcher import (
+    SCRATCH_GENERATION_AGE_S,
+    SCRATCH_GENERATION_DOCS,
+    SCRATCH_STALE_AGE_S,
     BatchFacts,
     BatchStats,
     batch_facts,
@@ -14,6 +17,8 @@ from processors.matcher import (
     matched_terms,
     matches_from_response,
     may_match,
+    ScratchGeneration,
+    stale_scratch_indices,
     story_of,
     unseen_alerts,
 )
@@ -152,3 +157,25 @@ def test_accented_text_is_searched_in_place_and_agrees_with_the_token_index():
         for query in queries:
             terms = highlight_terms(query)
             assert found.hits(terms) == tokenised.hits(terms), (text, query)
+
+
+def test_a_scratch_generation_is_spent_when_full_or_old():
+    generation = ScratchGeneration("s-1", started=1000.0)
+    assert not generation.spent(now=1000.0 + SCRATCH_GENERATION_AGE_S - 1)
+    assert generation.spent(now=1000.0 + SCRATCH_GENERATION_AGE_S)
+    generation.docs = SCRATCH_GENERATION_DOCS - 1
+    assert not generation.spent(now=1001.0)
+    generation.docs += 1
+    assert generation.spent(now=1001.0)
+
+
+def test_stale_scratch_indices_are_those_older_than_a_day_but_ours():
+    now_ms = 10_000_000_000
+    day_ago = now_ms - SCRATCH_STALE_AGE_S * 1000
+
+    def answer(created):
+        return {"settings": {"index": {"creation_date": str(created)}}}
+
+    settings = {"s-old": answer(day_ago - 1), "s-young": answer(day_ago + 1), "s-mine": answer(day_ago - 5),
+                "s-odd": {"settings": {}}, "s-older": answer(0)}
+    assert stale_scratch_indices(settings, now_ms, keep="s-mine") == ["s-old", "s-older"]
