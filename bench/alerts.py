@@ -14,7 +14,8 @@ a shared machine wall time measures the neighbours too).
 Then (unless ``--no-latency``) the real path: the same subscriptions stored in
 Elasticsearch, one worker process running only the match and deliver agents,
 articles produced already enriched to ``articles.enriched`` at
-``--latency-rate`` per second for ``--latency-seconds``, each carrying a probe
+``--latency-rate`` per second for ``--latency-warm-up`` seconds (untimed,
+their latency printed apart) then ``--latency-seconds``, each carrying a probe
 word that one subscription (a signed webhook to a local WebhookReceiver)
 matches; it prints p50/p95/p99 of webhook received - article produced, the
 mean latency per tenth of the run (a growing one: the worker falls behind),
@@ -27,7 +28,7 @@ when the paced phase ends).
     wirewatch bench alerts [--subscriptions 10000] [--articles 1000] [--rounds 3] [--warm-up 0] [--batch 500] [--chunk 500]
                            [--part 250] [--hit-share 0.2] [--no-preselect] [--no-python-decisions]
                            [--no-clause-ids] [--clauses-per-request 4000]
-                           [--latency-rate 50] [--latency-seconds 30] [--no-latency]
+                           [--latency-rate 50] [--latency-seconds 30] [--latency-warm-up 10] [--no-latency]
 """
 
 from __future__ import annotations
@@ -216,7 +217,9 @@ def print_round(chosen: dict, n_articles: int, rounds: list[dict]) -> None:
 # A node that has indexed fewer documents than this since it started is still compiling.
 # On the 2-core bench machine (jstat -compiler): 141 s of a node's first 204 s of CPU went
 # to its JIT, and 134 s of 180 s after 82,704 documents; its CPU per 1,000 matched articles
-# went from 5.7-6.8 s in its first runs to 1.7-2.1 s after ~100,000 documents.
+# went from 5.7-6.8 s in its first runs to 1.7-2.1 s after ~100,000 documents. Since the
+# matcher stopped deleting its scratch copies (a node started anew, warm-up passes):
+# 4.7 s per 1,000 around 10,000 documents, 2.6 around 27,000, 2.1 around 40,000, 1.6 around 94,000.
 WARM_NODE_DOCS = 100_000
 
 
@@ -398,7 +401,8 @@ def latency_phase(args, articles: list[Article], subs: list[Subscription]) -> in
     es = Elasticsearch(settings.es.url, request_timeout=120)
     log_path = settings.stack.state_dir / "bench" / f"{tag}-worker.log"
     count = max(1, int(args.latency_rate * args.latency_seconds))
-    warm, paced = probe_articles(articles, 5), probe_articles(articles, count)
+    warm_count = max(5, int(args.latency_rate * args.latency_warm_up))
+    warm, paced = probe_articles(articles, warm_count), probe_articles(articles, count)
     try:
         ensure_topics(settings.kafka, topics)
         with WebhookReceiver(secret=secret) as receiver:
@@ -409,10 +413,16 @@ def latency_phase(args, articles: list[Article], subs: list[Subscription]) -> in
                 worker.wait_ready(timeout_s=300)
                 sink = KafkaSink(settings, topic=topics.enriched, client_id="wirewatch-bench-alerts", linger_ms=0)
                 try:
-                    produce_paced(sink, warm, 1.0)  # first batch: anchors index, caches, connections
-                    if len(receiver.wait_for(len(warm), timeout_s=120)) < len(warm):
+                    # Untimed, at the same rate: the first batch builds the anchors index, and a
+                    # node or worker just started is slower on paths the throughput phase did not take.
+                    produce_paced(sink, warm[:1], 1.0)
+                    receiver.wait_for(1, timeout_s=120)
+                    produce_paced(sink, warm[1:], args.latency_rate)
+                    warm_hooks = receiver.wait_for(len(warm), timeout_s=120)
+                    if len(warm_hooks) < len(warm):
                         print(f"latency: the warm-up alerts never arrived; worker log {log_path}:\n{worker.log_tail()}")
                         return 1
+                    warm_latencies = webhook_latencies(warm_hooks, {a.id for a in warm[1:]})
                     cpu_before = process_cpu_seconds(worker.proc.pid)
                     produce_paced(sink, paced, args.latency_rate)
                 finally:
@@ -429,6 +439,9 @@ def latency_phase(args, articles: list[Article], subs: list[Subscription]) -> in
         if not latencies:
             print(f"no webhook received; worker log {log_path}:\n{worker.log_tail()}")
             return 1
+        if warm_latencies:
+            print(f"warm-up ({len(warm) - 1} articles at the same rate, not counted below): p50 "
+                  f"{percentile(warm_latencies, 50) * 1000:.0f} ms, p99 {percentile(warm_latencies, 99) * 1000:.0f} ms")
         tenth = max(1, len(latencies) // 10)
         print("mean latency per tenth of the run (production order): "
               + " ".join(f"{statistics.mean(latencies[i:i + tenth]):.2f}" for i in range(0, len(latencies), tenth)) + " s")
@@ -466,10 +479,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-preselect", action="store_true", help="search every subscription (no anchor terms)")
     parser.add_argument("--latency-rate", type=float, default=50.0, help="articles/s of the real-path phase")
     parser.add_argument("--latency-seconds", type=float, default=30.0, help="length of the real-path phase")
+    parser.add_argument("--latency-warm-up", type=float, default=10.0,
+                        help="seconds at the same rate before the measured real-path phase (their latency printed apart)")
     parser.add_argument("--no-latency", action="store_true", help="skip the real-path phase (worker, Kafka, webhook)")
     parser.add_argument("--latency-only", action="store_true", help="only the real-path phase")
     args = parser.parse_args(argv)
-    if min(args.subscriptions, args.articles, args.batch, args.chunk, args.part, args.rounds) < 1 or args.warm_up < 0 or args.latency_rate <= 0 or args.latency_seconds <= 0:
+    if min(args.subscriptions, args.articles, args.batch, args.chunk, args.part, args.rounds) < 1 or args.warm_up < 0 or args.latency_rate <= 0 or args.latency_seconds <= 0 or args.latency_warm_up < 0:
         parser.error("counts, rate and seconds must be positive")
     code = 0 if args.latency_only else asyncio.run(run(args))
     if code == 0 and not args.no_latency:
