@@ -9,12 +9,12 @@ same query engine, analysers and mapping do the matching:
 
 1. the articles' term vectors come from ``mtermvectors`` on the scratch index
    (``<indices.scratch>-<mapping hash>``, same mapping as the articles, one
-   shard, no replica, no periodic refresh): for a small batch (up to
-   ``ARTIFICIAL_MAX_BATCH``, the agent at a steady rate) as artificial
-   documents, analysed with the index's mapping without being indexed; a
-   larger batch is bulk-indexed first (term vectors stored) under ids unique
-   to this batch, and refreshed. Only the fields a query or filter can read
-   are sent (``scratch_document``);
+   shard, no replica, no periodic refresh): as artificial documents, analysed
+   with the index's mapping without being indexed; or, for a part larger than
+   ``ARTIFICIAL_MAX_BATCH`` when most documents of recent parts were left to
+   Elasticsearch by step 3 (``IndexingShare``), bulk-indexed first (term
+   vectors stored) under ids unique to this batch, and refreshed. Only the
+   fields a query or filter can read are sent (``scratch_document``);
 2. per-article pre-selection (``Preselector``, the percolator's
    query-extraction trick): every subscription has "anchor" terms, one of
    which any matching document must hold (from its syntax tree and each
@@ -30,11 +30,13 @@ same query engine, analysers and mapping do the matching:
    subscription filters, from the term vectors and the article's keyword
    values normalised like the mapping (``keyword_facts``; non-ASCII values of
    lower-cased fields are left to Elasticsearch), with AND/NOT/+ and two-way
-   OR. With ``decide_phrases`` phrases too, from term positions (off by
-   default: parsing positions costs this process more than Elasticsearch
-   spends on the phrase pairs). Small batches whose pairs are all decided
-   never touch the scratch index; otherwise the documents with pairs left
-   are indexed (refreshed) for step 4;
+   OR. Phrases are ruled out where no field holds all their terms (most
+   candidates: one term anchored them), and left to step 4 otherwise; with
+   ``decide_phrases`` they are decided from term positions (off by default:
+   parsing positions costs this process more than Elasticsearch spends on
+   the phrase pairs). Batches whose pairs are all decided never touch the
+   scratch index; otherwise the documents with pairs left are indexed
+   (refreshed) for step 4;
 4. the other candidates go to Elasticsearch: each subscription once per
    batch, as one filter of a ``filters`` aggregation
    (``{"bool": {"must": query_string(sub.query), "filter": [sub filters, ids of
@@ -117,6 +119,9 @@ PART_SIZE = 250           # articles per part
 CONCURRENT_PARTS = 2      # parts in flight: Elasticsearch works on one while Python decides another
 CONCURRENT_SEARCHES = 2   # the node has few search threads; more only queues
 ARTIFICIAL_MAX_BATCH = 50 # up to this many articles, term vectors without indexing (Matcher._match_batch)
+# A larger part is indexed first when more than this share of the documents of recent
+# parts still had pairs for Elasticsearch after the decisions made here (see IndexingShare).
+INDEX_FIRST_SHARE = 0.5
 MAX_CLAUSES_PER_REQUEST = 4000  # subscription clauses per msearch request
 # A matcher moves to a new scratch index after this many documents or seconds (at
 # the start of a batch, when none of its batches is in flight) and drops the old
@@ -1005,11 +1010,13 @@ def keyword_term(field_name: str, text: str) -> str | None:
 
 
 def term_predicate(group, fields: tuple[str, ...], tokens, prefix_fields: Container[str] = (),
-                   reads: set[str] | None = None, positions=None):
+                   reads: set[str] | None = None, positions=None, doc_positions: bool = True):
     """A function ``doc -> bool`` that says exactly what Elasticsearch's
     ``query_string`` over ``fields`` says, from the document's term vectors
     (text fields) and keyword values (``keyword_facts``); None for the queries
-    it cannot decide (Elasticsearch does). Decided:
+    it cannot decide (Elasticsearch does). A predicate marked ``maybe``
+    (``is_maybe``) may also answer None for a document: Elasticsearch decides
+    that pair. Decided:
 
     * words that give exactly one term in each field they search (a term
       query per field, any field will do);
@@ -1022,6 +1029,10 @@ def term_predicate(group, fields: tuple[str, ...], tokens, prefix_fields: Contai
     * given ``positions(field, text)`` (the analysed positions of a phrase)
       and documents with term positions, phrases whose terms are distinct
       (``phrase_matches``): exact ones, and 2-term ones with a slop;
+    * given ``positions`` but documents without positions (``doc_positions``
+      false), phrases of one term at each position: no match where no field
+      holds every term of the phrase (the usual case: a candidate holds the
+      one term that anchored it), else None for that document;
 
     combined by AND, NOT, ``+``, and "x OR y" (a group of two plain clauses:
     with more, Lucene's mix of AND and OR is not plain logic). Not decided:
@@ -1048,7 +1059,7 @@ def term_predicate(group, fields: tuple[str, ...], tokens, prefix_fields: Contai
         return lambda doc: any(has_prefixed_term(doc, f, prefix) for f in searched)
 
     def phrase_leaf(clause, searched):
-        per_field = []
+        per_field, unsure = [], []
         for field_name in searched:
             found, at = tokens(field_name, clause.text), positions(field_name, clause.text)
             if not found or len(at) != len(found):
@@ -1056,14 +1067,29 @@ def term_predicate(group, fields: tuple[str, ...], tokens, prefix_fields: Contai
             if len(found) == 1:
                 per_field.append((field_name, found, None, 0))
                 continue
-            if len(set(found)) != len(found) or len(set(at)) != len(at) or (len(found) > 2 and clause.slop):
-                return None  # repeated terms or positions, sloppy 3-term phrases: Lucene's matcher decides
+            if len(set(at)) != len(at):
+                return None  # tokens stacked at one position: any of them may stand there
+            if not doc_positions:
+                unsure.append((field_name, found))  # every term is needed, not enough
+                continue
+            if len(set(found)) != len(found) or (len(found) > 2 and clause.slop):
+                return None  # repeated terms, sloppy 3-term phrases: Lucene's matcher decides
             per_field.append((field_name, found, at, clause.slop or 0))
-        return lambda doc: any(phrase_matches(doc, *spec) for spec in per_field)
+        if not unsure:
+            return lambda doc: any(phrase_matches(doc, *spec) for spec in per_field)
+
+        def phrase_or_maybe(doc):
+            if any(phrase_matches(doc, *spec) for spec in per_field):
+                return True
+            if any(all(term in doc.get(field_name, ()) for term in found) for field_name, found in unsure):
+                return None
+            return False
+
+        return _maybe(phrase_or_maybe)
 
     def leaf(clause):
         if isinstance(clause, Group):
-            return term_predicate(clause, fields, tokens, prefix_fields, reads, positions)
+            return term_predicate(clause, fields, tokens, prefix_fields, reads, positions, doc_positions)
         if clause.field is None:
             searched = fields
         elif clause.field in ANCHORED_FIELDS:
@@ -1093,14 +1119,65 @@ def term_predicate(group, fields: tuple[str, ...], tokens, prefix_fields: Contai
             (excluded if modifier == "NOT" else required).append(predicate)
         if not required:
             return None
+        if any(map(is_maybe, required + excluded)):
+            return _maybe_all(required, excluded)
         return lambda doc: all(p(doc) for p in required) and not any(p(doc) for p in excluded)
     if (group.has_or and not group.has_juxtaposition and len(group.clauses) == 2
             and all(modifier is None for modifier, _ in group.clauses)):
         either = [leaf(clause) for _, clause in group.clauses]
         if any(p is None for p in either):
             return None
+        if any(map(is_maybe, either)):
+            return _maybe_any(either)
         return lambda doc: any(p(doc) for p in either)
     return None
+
+
+def _maybe(predicate):
+    """Mark a predicate that may answer None (Elasticsearch decides) besides True and False."""
+    predicate.maybe = True
+    return predicate
+
+
+def is_maybe(predicate) -> bool:
+    return getattr(predicate, "maybe", False)
+
+
+def _maybe_all(required: list, excluded: list):
+    """AND of predicates some of which may answer None: False as soon as one
+    settles it, None when one could not and none settled it."""
+    def all_of(doc):
+        unknown = False
+        for predicate in required:
+            answer = predicate(doc)
+            if answer is None:
+                unknown = True
+            elif not answer:
+                return False
+        for predicate in excluded:
+            answer = predicate(doc)
+            if answer is None:
+                unknown = True
+            elif answer:
+                return False
+        return None if unknown else True
+
+    return _maybe(all_of)
+
+
+def _maybe_any(either: list):
+    """OR of predicates some of which may answer None (see ``_maybe_all``)."""
+    def any_of(doc):
+        unknown = False
+        for predicate in either:
+            answer = predicate(doc)
+            if answer is None:
+                unknown = True
+            elif answer:
+                return True
+        return None if unknown else False
+
+    return _maybe(any_of)
 
 
 def _any_term_predicate(pairs: list[tuple[str, str]]):
@@ -1443,8 +1520,12 @@ class Preselector:
                 if decision is None or not unsure.isdisjoint(decision[1]):
                     search.add(sub_id)
                     continue
+                answer = decision[0](doc)
+                if answer is None:  # a phrase whose terms are all there: positions decide
+                    search.add(sub_id)
+                    continue
                 plan.decided_pairs += 1
-                if decision[0](doc):
+                if answer:
                     plan.decided.setdefault(doc_id, set()).add(sub_id)
             plan.to_search[doc_id] = search
         return plan
@@ -1465,7 +1546,7 @@ class Preselector:
         lookup = lambda field_name, text: self._tokens.get((field_name, text), ())  # noqa: E731
         at = lambda field_name, text: self._positions.get((field_name, text), ())  # noqa: E731
         reads: set[str] = set()
-        query = term_predicate(tree, fields, lookup, prefix_fields, reads, at if self.phrases else None)
+        query = term_predicate(tree, fields, lookup, prefix_fields, reads, at, doc_positions=self.phrases)
         if query is None:
             return None
         if not has_filters(sub):
@@ -1473,7 +1554,7 @@ class Preselector:
         filters = filter_predicate(sub, reads)
         if filters is None:
             return None
-        return (lambda doc: filters(doc) and query(doc)), frozenset(reads)
+        return (lambda doc: filters(doc) and query(doc)), frozenset(reads)  # filters answer True or False
 
     async def _pairs_and_terms(self, subs, fields, doc_ids, allowed, documents=None):
         bare = tuple(_bare(f) for f in fields)
@@ -1707,6 +1788,18 @@ class BatchStats:
 
 
 @dataclass
+class IndexingShare:
+    """The share of a part's documents that still had pairs for Elasticsearch after
+    the decisions made here, averaged over recent parts (each counts for a fifth).
+    It starts at 0: term vectors without indexing first, until parts show otherwise."""
+    value: float = 0.0
+
+    def add(self, searched: int, documents: int) -> None:
+        if documents:
+            self.value += 0.2 * (searched / documents - self.value)
+
+
+@dataclass
 class ScratchGeneration:
     """The scratch index a matcher writes to now, and how much it has taken."""
     name: str
@@ -1766,6 +1859,7 @@ class Matcher:
         self._use_preselection = preselect
         self.preselector: Preselector | None = None   # made with the scratch index
         self.generation: ScratchGeneration | None = None
+        self.searched_share = IndexingShare()
         self._scratch_made = asyncio.Lock()
         self._matching = 0                  # match() calls in flight
         self._dropping: set[asyncio.Task] = set()
@@ -1914,18 +2008,21 @@ class Matcher:
         keywords = ({doc_id: keyword_facts(d, self.keyword_limits) for doc_id, d in zip(doc_ids, documents)}
                     if self.keywords_decidable else None)
         t0 = time.perf_counter()
-        # A small batch (the agent at a steady rate): term vectors of the
-        # documents as they would be indexed, and only those with pairs left
-        # for Elasticsearch are indexed (often none: no bulk, no refresh).
-        # A large one has pairs left in nearly every document: indexing it
-        # first and reading the stored term vectors analyses each text once.
-        # (The stored term vectors have no positions: phrases decided here need the other way.)
-        index_first = len(doc_ids) > ARTIFICIAL_MAX_BATCH and not self.decide_phrases
+        # Term vectors of the documents as they would be indexed, and only those
+        # with pairs left for Elasticsearch are indexed (often none: no bulk, no
+        # refresh). A large part whose documents mostly have pairs left (as
+        # recent parts had) is indexed first instead: reading the stored term
+        # vectors then analyses each text once. (The stored term vectors have
+        # no positions: phrases decided from positions need the other way.)
+        index_first = (len(doc_ids) > ARTIFICIAL_MAX_BATCH and not self.decide_phrases
+                       and self.searched_share.value > INDEX_FIRST_SHARE)
         if index_first:
             await self._index(scratch, stats)
         plan = await self._plan(active, candidates, candidate_ids, fields, doc_ids, keywords, stats,
                                 None if index_first else scratch)
-        to_index = doc_ids if index_first else [doc_id for doc_id, sub_ids in plan.to_search.items() if sub_ids]
+        searched = [doc_id for doc_id, sub_ids in plan.to_search.items() if sub_ids]
+        self.searched_share.add(len(searched), len(doc_ids))
+        to_index = doc_ids if index_first else searched
         matched: dict[str, set[str]] = {}
         if to_index:
             if not index_first:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+import processors.matcher as matcher_module
 from processors.matcher import ARTIFICIAL_MAX_BATCH, PART_SIZE, Matcher, subscription_query
 from processors.subscriptions import StaticSubscriptions
 from wirewatch.schema import Article, Subscription, SubscriptionFilters
@@ -256,16 +257,24 @@ def search_pairs(run_async, es, indices, subs, articles) -> set[tuple[str, str]]
     return pairs
 
 
-def assert_equivalent(run_async, es, indices, settings, articles, seed, batch):
+# (what the matcher is asked to do, phrases decided from positions, share above which a part is indexed first)
+MODES = [
+    ("defaults: phrases ruled out by their terms, term vectors without indexing", False, matcher_module.INDEX_FIRST_SHARE),
+    ("every large part indexed first", False, -1.0),
+    ("phrases decided from term positions", True, matcher_module.INDEX_FIRST_SHARE),
+]
+
+
+def assert_equivalent(run_async, es, indices, settings, articles, seed, batch, monkeypatch):
     subs = generated_subscriptions(articles, SUBSCRIPTIONS, seed)
     searched = search_pairs(run_async, es, indices, subs, articles)
     by_id = {s.id: s for s in subs}
-    # phrases left to Elasticsearch (the default) and decided in Python from term positions
-    for phrases in (False, True):
+    for mode, phrases, index_first_share in MODES:
+        monkeypatch.setattr(matcher_module, "INDEX_FIRST_SHARE", index_first_share)
         matched = matcher_pairs(run_async, settings, subs, articles, batch, phrases)
         only_matcher = sorted((by_id[s].query, a) for s, a in matched - searched)[:10]
         only_search = sorted((by_id[s].query, a) for s, a in searched - matched)[:10]
-        assert (only_matcher, only_search) == ([], []), f"matcher and search disagree (phrases in Python: {phrases})"
+        assert (only_matcher, only_search) == ([], []), f"matcher and search disagree ({mode})"
         assert matched == searched
     # The comparison says something only if many subscriptions match, and not all of everything.
     matching_subs = {s for s, _ in searched}
@@ -274,17 +283,18 @@ def assert_equivalent(run_async, es, indices, settings, articles, seed, batch):
     return subs, searched
 
 
-def test_builtin_articles_match_like_search(run_async, es, indices, settings, enricher, make_article):
+def test_builtin_articles_match_like_search(run_async, es, indices, settings, enricher, make_article, monkeypatch):
     articles = _enriched(enricher, builtin_articles(make_article))
     assert {a.enrichment.language for a in articles} >= {"en", "es", "fr", "de"}
-    assert_equivalent(run_async, es, indices, settings, articles, seed=61, batch=5)  # languages vary per batch
+    assert_equivalent(run_async, es, indices, settings, articles, seed=61, batch=5, monkeypatch=monkeypatch)  # languages vary per batch
 
 
-def test_bbc_corpus_matches_like_search(run_async, es, indices, settings, enricher, make_article):
+def test_bbc_corpus_matches_like_search(run_async, es, indices, settings, enricher, make_article, monkeypatch):
     if not BBC.is_dir():
         pytest.skip("../shared/corpus not present: percolation equivalence over the BBC corpus not run")
     articles = _enriched(enricher, bbc_articles(make_article, BBC_ARTICLES) + builtin_articles(make_article))
-    subs, searched = assert_equivalent(run_async, es, indices, settings, articles, seed=62, batch=MATCH_BATCH)
+    subs, searched = assert_equivalent(run_async, es, indices, settings, articles, seed=62, batch=MATCH_BATCH,
+                                       monkeypatch=monkeypatch)
     assert any(a.enrichment.entities for a in articles) and any(a.enrichment.topics for a in articles)
     shapes_matched = {s.query.split(":")[0] for s in subs if any(p[0] == s.id for p in searched)}
     assert {"title", "text", "topic", "entity", "lang", "source"} <= shapes_matched, shapes_matched

@@ -299,3 +299,55 @@ def test_keyword_decisions_only_where_the_mapping_normalises_as_assumed():
     assert not keyword_mapping_agrees(mapping({"topics": {"type": "keyword", "normalizer": "ww_lowercase"}}))
     assert not keyword_mapping_agrees(mapping({"entity": {"type": "keyword"}}))
     assert not keyword_mapping_agrees(mapping({"source": {"type": "text"}}))
+
+
+def positions_of(field_name, text):
+    return tuple(range(len(lookup(field_name, text))))
+
+
+@pytest.mark.parametrize(
+    "query,doc,expected",
+    [
+        ('"armed forces"', {"text": {"armed": {}}}, False),                  # a term missing everywhere: no match
+        ('"armed forces"', {"title": {"armed": {}}, "text": {"forces": {}}}, False),  # not in one field
+        ('"armed forces"', {"text": {"armed": {}, "forces": {}}}, None),     # all there: positions decide
+        ('"maduro"', {"text": {"maduro": {}}}, True),                        # one term: a term query
+        ('maduro AND "armed forces"', {"text": {"armed": {}, "forces": {}}}, False),
+        ('maduro AND "armed forces"', {"text": {"maduro": {}, "armed": {}}}, False),
+        ('maduro AND "armed forces"', {"text": {"maduro": {}, "armed": {}, "forces": {}}}, None),
+        ('maduro OR "armed forces"', {"text": {"maduro": {}}}, True),
+        ('maduro OR "armed forces"', {"text": {"armed": {}, "forces": {}}}, None),
+        ('maduro OR "armed forces"', {"text": {"armed": {}}}, False),
+        ('maduro AND NOT "armed forces"', {"text": {"maduro": {}, "armed": {}}}, True),
+        ('maduro AND NOT "armed forces"', {"text": {"maduro": {}, "armed": {}, "forces": {}}}, None),
+        ('maduro AND NOT "armed forces"', {"text": {"armed": {}, "forces": {}}}, False),
+    ],
+)
+def test_phrases_without_document_positions_are_ruled_out_by_a_missing_term(query, doc, expected):
+    from processors.matcher import is_maybe, term_predicate
+
+    predicate = term_predicate(parse(query).root, ("title", "text"), lookup, positions=positions_of, doc_positions=False)
+    assert predicate(doc) is expected
+    assert is_maybe(predicate) == ('"armed forces"' in query)
+
+
+def test_a_phrase_with_tokens_stacked_at_one_position_is_left_to_elasticsearch():
+    from processors.matcher import term_predicate
+
+    stacked = lambda field_name, text: (0, 0)  # noqa: E731 - e.g. a folded copy kept beside the original
+    assert term_predicate(parse('"armed forces"').root, ("text",), lookup, positions=stacked, doc_positions=False) is None
+
+
+def test_the_share_of_documents_left_to_search_follows_recent_parts():
+    from processors.matcher import IndexingShare
+
+    share = IndexingShare()
+    assert share.value == 0.0  # term vectors without indexing until parts say otherwise
+    for _ in range(10):
+        share.add(250, 250)
+    assert share.value > 0.8
+    for _ in range(10):
+        share.add(3, 250)
+    assert share.value < 0.2
+    share.add(0, 0)  # an empty part changes nothing
+    assert share.value < 0.2
