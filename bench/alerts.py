@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import math
 import os
 import random
 import re
@@ -153,7 +154,7 @@ async def run(args) -> int:
         print(note)
     try:
         # Warm-up: the scratch index, the subscriptions' analysis; `--warm-up` passes for
-        # Elasticsearch's JIT on a freshly started stack (see WARM_NODE_DOCS).
+        # Elasticsearch's JIT on a freshly started stack (see WARM_NODE_CPU_S).
         await matcher.match(articles[: args.batch])
         for _ in range(args.warm_up):
             for start in range(0, len(articles), args.batch):
@@ -214,29 +215,29 @@ def print_round(chosen: dict, n_articles: int, rounds: list[dict]) -> None:
           f"= {1000 * (chosen['python_cpu'] + chosen['es_cpu']) / n_articles:.1f} ms per article")
 
 
-# A node that has indexed fewer documents than this since it started is still compiling.
-# On the 2-core bench machine (jstat -compiler): 141 s of a node's first 204 s of CPU went
-# to its JIT, and 134 s of 180 s after 82,704 documents; its CPU per 1,000 matched articles
-# went from 5.7-6.8 s in its first runs to 1.7-2.1 s after ~100,000 documents. Since the
-# matcher stopped deleting its scratch copies (a node started anew, warm-up passes):
-# 4.7 s per 1,000 around 10,000 documents, 2.6 around 27,000, 2.1 around 40,000, 1.6 around 94,000.
-WARM_NODE_DOCS = 100_000
+# A node that has used less CPU than this since it started is still compiling. On the
+# 2-core bench machine (jstat -compiler), when the matcher indexed every article: 141 s of
+# a node's first 204 s of CPU went to its JIT. Now that most articles are only analysed
+# (mtermvectors), a node started anew spent 2.3 s per 1,000 articles in its first passes,
+# 1.4 s after ~25 passes (~60 s of its CPU), 0.9 s after ~35 (85 s), 0.65 s when warm.
+WARM_NODE_CPU_S = 150
+COLD_NODE_CPU_PER_ARTICLE_S = 0.0015   # a pass's cost to a node warming up, for the advice
 
 
 async def fresh_node_note(client, per_pass: int) -> str | None:
-    """A line saying the figures will be a cold node's, when Elasticsearch has indexed
-    little since it started (the matcher indexes every article into its scratch index)."""
-    stats = await client.nodes.stats(metric="indices", index_metric="indexing")
-    return cold_node_note(min((n["indices"]["indexing"]["index_total"] for n in stats["nodes"].values()), default=0),
-                          per_pass)
+    """A line saying the figures will be a cold node's, when Elasticsearch has
+    worked little since it started."""
+    stats = await client.nodes.stats(metric="process")
+    used = min((n["process"]["cpu"]["total_in_millis"] / 1000 for n in stats["nodes"].values()), default=0.0)
+    return cold_node_note(used, per_pass)
 
 
-def cold_node_note(indexed: int, per_pass: int) -> str | None:
-    if indexed >= WARM_NODE_DOCS:
+def cold_node_note(cpu_s: float, per_pass: int) -> str | None:
+    if cpu_s >= WARM_NODE_CPU_S:
         return None
-    passes = -(-(WARM_NODE_DOCS - indexed) // max(1, per_pass))
-    return (f"note: Elasticsearch has indexed {indexed} documents since it started: its JIT is still compiling, "
-            f"which costs it up to 3x the CPU per article; for steady-state figures pass --warm-up {passes} "
+    passes = max(1, math.ceil((WARM_NODE_CPU_S - cpu_s) / (max(1, per_pass) * COLD_NODE_CPU_PER_ARTICLE_S)))
+    return (f"note: Elasticsearch has used {cpu_s:.0f} s of CPU since it started: its JIT is still compiling, "
+            f"which costs it up to 3.5x the CPU per article; for steady-state figures pass --warm-up {passes} "
             f"or run again")
 
 

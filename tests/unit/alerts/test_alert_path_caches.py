@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
@@ -166,9 +167,10 @@ def test_bench_reports_the_round_of_median_throughput():
 
 
 def test_bench_says_when_elasticsearch_is_still_cold():
-    from bench.alerts import WARM_NODE_DOCS, cold_node_note
+    from bench.alerts import COLD_NODE_CPU_PER_ARTICLE_S, WARM_NODE_CPU_S, cold_node_note
 
-    assert cold_node_note(WARM_NODE_DOCS, 1000) is None
-    note = cold_node_note(3_500, 1000)
-    assert "indexed 3500 documents" in note and f"--warm-up {-(-(WARM_NODE_DOCS - 3_500) // 1000)}" in note
-    assert "--warm-up 1 " in cold_node_note(WARM_NODE_DOCS - 10, 1000)
+    assert cold_node_note(WARM_NODE_CPU_S, 1000) is None
+    note = cold_node_note(30.0, 1000)
+    passes = math.ceil((WARM_NODE_CPU_S - 30) / (1000 * COLD_NODE_CPU_PER_ARTICLE_S))
+    assert "used 30 s of CPU" in note and f"--warm-up {passes} " in note
+    assert "--warm-up 1 " in cold_node_note(WARM_NODE_CPU_S - 0.1, 1000)
