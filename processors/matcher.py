@@ -1147,37 +1147,33 @@ def _maybe_all(required: list, excluded: list):
     """AND of predicates some of which may answer None: False as soon as one
     settles it, None when one could not and none settled it."""
     def all_of(doc):
-        unknown = False
-        for predicate in required:
-            answer = predicate(doc)
-            if answer is None:
-                unknown = True
-            elif not answer:
-                return False
-        for predicate in excluded:
-            answer = predicate(doc)
-            if answer is None:
-                unknown = True
-            elif answer:
-                return False
-        return None if unknown else True
+        some_false = _settled(doc, required, False)
+        if some_false:
+            return False
+        some_true = _settled(doc, excluded, True)
+        if some_true:
+            return False
+        return None if some_false is None or some_true is None else True
 
     return _maybe(all_of)
 
 
 def _maybe_any(either: list):
     """OR of predicates some of which may answer None (see ``_maybe_all``)."""
-    def any_of(doc):
-        unknown = False
-        for predicate in either:
-            answer = predicate(doc)
-            if answer is None:
-                unknown = True
-            elif answer:
-                return True
-        return None if unknown else False
+    return _maybe(lambda doc: _settled(doc, either, True))
 
-    return _maybe(any_of)
+
+def _settled(doc, predicates: list, value: bool) -> bool | None:
+    """Whether one of the predicates answers ``value`` for the document: True as
+    soon as one does; None when none did and one could not say; else False."""
+    unknown = False
+    for predicate in predicates:
+        answer = predicate(doc)
+        if answer is None:
+            unknown = True
+        elif bool(answer) is value:
+            return True
+    return None if unknown else False
 
 
 def _any_term_predicate(pairs: list[tuple[str, str]]):
