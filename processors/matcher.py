@@ -8,11 +8,11 @@ Central) has no percolator module. So we turn the problem around and let the
 same query engine, analysers and mapping do the matching:
 
 1. the articles' term vectors come from ``mtermvectors`` on the scratch index
-   (``<indices.scratch>-<mapping hash>``, same mapping as the articles, one
+   (``<indices.scratch>-<mapping hash>-<generation>``, same mapping as the articles, one
    shard, no replica, no periodic refresh): as artificial documents, analysed
    with the index's mapping without being indexed; or, for a part larger than
    ``ARTIFICIAL_MAX_BATCH`` when most documents of recent parts were left to
-   Elasticsearch by step 3 (``IndexingShare``), bulk-indexed first (term
+   Elasticsearch by step 3 (``SearchedShare``), bulk-indexed first (term
    vectors stored) under ids unique to this batch, and refreshed. Only the
    fields a query or filter can read are sent (``scratch_document``);
 2. per-article pre-selection (``Preselector``, the percolator's
@@ -47,7 +47,7 @@ same query engine, analysers and mapping do the matching:
    for every hit: hits x subscriptions. bench/alerts.py measured it.)
 5. nothing is deleted: the scratch copies stay, invisible to later batches (every
    search and term-vector request names its documents), until the matcher moves
-   to a new scratch index (a "generation", ``ScratchGenerations``) and drops the
+   to a new scratch index (a "generation", ``ScratchGeneration``) and drops the
    old one whole. Deleting each batch's copies cost Elasticsearch more than
    indexing them: soft-deleted documents are kept for its history retention and
    merges rewrote them, term vectors included, again and again;
@@ -120,7 +120,7 @@ CONCURRENT_PARTS = 2      # parts in flight: Elasticsearch works on one while Py
 CONCURRENT_SEARCHES = 2   # the node has few search threads; more only queues
 ARTIFICIAL_MAX_BATCH = 50 # up to this many articles, term vectors without indexing (Matcher._match_batch)
 # A larger part is indexed first when more than this share of the documents of recent
-# parts still had pairs for Elasticsearch after the decisions made here (see IndexingShare).
+# parts still had pairs for Elasticsearch after the decisions made here (see SearchedShare).
 INDEX_FIRST_SHARE = 0.5
 MAX_CLAUSES_PER_REQUEST = 4000  # subscription clauses per msearch request
 # A matcher moves to a new scratch index after this many documents or seconds (at
@@ -1648,6 +1648,10 @@ class Preselector:
         answer = await self.es.mtermvectors(docs=docs)
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for doc_id, doc in zip(ids, answer.get("docs", [])):
+            if "index_not_found" in str(doc.get("error", "")):
+                # Not a document's problem: going on would bulk-index into an index that
+                # Elasticsearch creates with a guessed mapping, and match with its analysis.
+                raise ScratchIndexMissing(f"scratch index {self.index} is gone")
             if doc.get("error") or not doc.get("found", True):
                 log.warning("matcher.term_vectors_missing", doc_id=doc_id, error=str(doc.get("error"))[:200])
                 continue
@@ -1783,8 +1787,12 @@ class BatchStats:
         return out
 
 
+class ScratchIndexMissing(RuntimeError):
+    """The scratch index was dropped under the matcher (its next batch makes a new one)."""
+
+
 @dataclass
-class IndexingShare:
+class SearchedShare:
     """The share of a part's documents that still had pairs for Elasticsearch after
     the decisions made here, averaged over recent parts (each counts for a fifth).
     It starts at 0: term vectors without indexing first, until parts show otherwise."""
@@ -1855,7 +1863,7 @@ class Matcher:
         self._use_preselection = preselect
         self.preselector: Preselector | None = None   # made with the scratch index
         self.generation: ScratchGeneration | None = None
-        self.searched_share = IndexingShare()
+        self.searched_share = SearchedShare()
         self._scratch_made = asyncio.Lock()
         self._matching = 0                  # match() calls in flight
         self._dropping: set[asyncio.Task] = set()
@@ -1964,6 +1972,10 @@ class Matcher:
         self._matching += 1
         try:
             return await self._match_parts(articles)
+        except (ApiError, ScratchIndexMissing) as exc:
+            if isinstance(exc, ScratchIndexMissing) or (exc.meta.status == 404 and "index_not_found" in str(exc)):
+                self.generation = None  # dropped under us (by hand, by a clean-up): the caller's retry makes a new one
+            raise
         finally:
             self._matching -= 1
 

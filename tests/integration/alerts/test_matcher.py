@@ -289,3 +289,27 @@ def test_preselection_holds_when_batches_search_fewer_fields_than_seen_before(ru
     got, expected = run_async(both)
     assert all(expected), "every batch should match something"
     assert got == expected
+
+
+def test_a_scratch_index_dropped_under_the_matcher_is_made_again(run_async, es, indices, settings, sample_like_article):
+    from processors.matcher import ScratchIndexMissing
+
+    sub = _sub("venezuela", "maduro AND (military OR soldiers)")
+
+    async def go(aes):
+        matcher = Matcher.from_settings(aes, settings, StaticSubscriptions([sub]))
+        try:
+            first = await matcher.match([sample_like_article])
+            dropped = matcher.scratch_index
+            await aes.indices.delete(index=dropped)
+            with pytest.raises(ScratchIndexMissing):
+                await matcher.match([sample_like_article])  # the agent retries such a batch
+            again = await matcher.match([sample_like_article])
+            return first, again, dropped, matcher.scratch_index
+        finally:
+            await matcher.close()
+
+    first, again, dropped, made = run_async(go)
+    assert [a.id for a in again] == [a.id for a in first] == [alert_id("venezuela", sample_like_article.id)]
+    assert made != dropped
+    assert not es.indices.exists(index=dropped)  # never made again by a bulk, with a guessed mapping

@@ -339,9 +339,9 @@ def test_a_phrase_with_tokens_stacked_at_one_position_is_left_to_elasticsearch()
 
 
 def test_the_share_of_documents_left_to_search_follows_recent_parts():
-    from processors.matcher import IndexingShare
+    from processors.matcher import SearchedShare
 
-    share = IndexingShare()
+    share = SearchedShare()
     assert share.value == 0.0  # term vectors without indexing until parts say otherwise
     for _ in range(10):
         share.add(250, 250)
