@@ -1433,7 +1433,7 @@ class SubscriptionList:
     signature: tuple          # (id, query) of each: what the anchors index depends on
     by_id: dict[str, Subscription]
     ids: frozenset[str]
-    decisions: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)  # fields -> id -> decision made
+    decisions: dict[tuple, dict[str, Any]] = field(default_factory=dict)  # (fields, with positions) -> id -> decision made
     indexes: dict[tuple[str, ...], "AnchorIndex"] = field(default_factory=dict)      # fields -> anchors index
 
     @classmethod
@@ -1494,14 +1494,36 @@ class Preselector:
         term vectors and, given ``keywords`` (doc id -> its keyword values),
         the keyword fields and filters (``term_predicate``, ``filter_predicate``)."""
         pairs, per_doc = await self._pairs_and_terms(subs, fields, doc_ids, allowed, documents)
+        plan = MatchPlan(to_search={}, decided={}, preselected=set().union(*pairs.values()))
+        await self._decide(subs, fields, pairs, per_doc, keywords, plan, self.phrases)
+        return plan
+
+    async def settle(self, subs: list[Subscription], fields: tuple[str, ...], plan: MatchPlan,
+                     documents: dict[str, dict[str, Any]], keywords: dict[str, KeywordFacts] | None = None) -> None:
+        """Decide from term positions what ``plan`` leaves to Elasticsearch, when
+        the documents had none (``phrases`` off): only the documents with pairs
+        left are analysed again, with positions (a few per batch: phrase
+        candidates that hold every term), so that their batch needs no bulk,
+        refresh and search. What positions cannot decide stays in the plan."""
+        left = {doc_id: sub_ids for doc_id, sub_ids in plan.to_search.items() if sub_ids}
+        if not left or self.phrases:
+            return
+        bare = tuple(_bare(f) for f in fields)
+        per_doc = await self._artificial_terms({doc_id: documents[doc_id] for doc_id in left}, bare, positions=True)
+        await self._decide(subs, fields, left, per_doc, keywords, plan, True)
+
+    async def _decide(self, subs: list[Subscription], fields: tuple[str, ...], pairs: dict[str, set[str]],
+                      per_doc: dict[str, dict[str, Any]], keywords: dict[str, KeywordFacts] | None,
+                      plan: MatchPlan, positions: bool) -> None:
+        """The ``pairs`` decided from the documents' terms (and ``positions``) go to
+        ``plan.decided`` when they match; the others are ``plan.to_search``."""
         bare = tuple(_bare(f) for f in fields)
         derived = self._of(subs)
         prefix_fields = await self._lowercasing_fields(bare)
         # Looked up per pair (tens per article): by id, not by the query and filters each time.
-        if bare not in derived.decisions and len(derived.decisions) >= MAX_DECISION_SETS:
+        if (bare, positions) not in derived.decisions and len(derived.decisions) >= MAX_DECISION_SETS:
             derived.decisions.clear()  # bounded: each set of languages a batch brings has its own
-        decisions = derived.decisions.setdefault(bare, {})
-        plan = MatchPlan(to_search={}, decided={}, preselected=set().union(*pairs.values()))
+        decisions = derived.decisions.setdefault((bare, positions), {})
         for doc_id, sub_ids in pairs.items():
             terms = per_doc.get(doc_id)
             facts = keywords.get(doc_id) if keywords is not None else None
@@ -1512,7 +1534,7 @@ class Preselector:
                 if doc is None:
                     decision = None
                 elif (decision := decisions.get(sub_id, _UNKNOWN)) is _UNKNOWN:
-                    decision = decisions[sub_id] = self._decision_of(derived.by_id[sub_id], bare, prefix_fields)
+                    decision = decisions[sub_id] = self._decision_of(derived.by_id[sub_id], bare, prefix_fields, positions)
                 if decision is None or not unsure.isdisjoint(decision[1]):
                     search.add(sub_id)
                     continue
@@ -1524,17 +1546,16 @@ class Preselector:
                 if answer:
                     plan.decided.setdefault(doc_id, set()).add(sub_id)
             plan.to_search[doc_id] = search
-        return plan
 
-    def _decision_of(self, sub: Subscription, fields: tuple[str, ...], prefix_fields: Container[str]):
+    def _decision_of(self, sub: Subscription, fields: tuple[str, ...], prefix_fields: Container[str], positions: bool):
         """(predicate, keyword fields it reads) for the subscription's query
         and filters, or None: Elasticsearch decides."""
-        key = (sub.query, tuple(tuple(getattr(sub.filters, name)) for name in FILTER_FIELDS), fields)
+        key = (sub.query, tuple(tuple(getattr(sub.filters, name)) for name in FILTER_FIELDS), fields, positions)
         if key not in self._predicates:
-            self._predicates[key] = self._make_decision(sub, fields, prefix_fields)
+            self._predicates[key] = self._make_decision(sub, fields, prefix_fields, positions)
         return self._predicates[key]
 
-    def _make_decision(self, sub: Subscription, fields: tuple[str, ...], prefix_fields: Container[str]):
+    def _make_decision(self, sub: Subscription, fields: tuple[str, ...], prefix_fields: Container[str], positions: bool):
         tree = parsed_tree(sub.query) if query_problem(sub.query) is None else None
         # Only words whose analysis is known for every field (else: Elasticsearch decides).
         if tree is None or not all((f, t) in self._tokens for t in word_texts(tree) for f in fields):
@@ -1542,7 +1563,7 @@ class Preselector:
         lookup = lambda field_name, text: self._tokens.get((field_name, text), ())  # noqa: E731
         at = lambda field_name, text: self._positions.get((field_name, text), ())  # noqa: E731
         reads: set[str] = set()
-        query = term_predicate(tree, fields, lookup, prefix_fields, reads, at, doc_positions=self.phrases)
+        query = term_predicate(tree, fields, lookup, prefix_fields, reads, at, doc_positions=positions)
         if query is None:
             return None
         if not has_filters(sub):
@@ -1635,14 +1656,16 @@ class Preselector:
                     self._tokens[(field_name, text)] = tuple(t for t, _ in found)
                     self._positions[(field_name, text)] = tuple(p for _, p in found)
 
-    async def _artificial_terms(self, documents: dict[str, dict[str, Any]], fields: tuple[str, ...]
-                                ) -> dict[str, dict[str, dict[str, Any]]]:
+    async def _artificial_terms(self, documents: dict[str, dict[str, Any]], fields: tuple[str, ...],
+                                positions: bool | None = None) -> dict[str, dict[str, dict[str, Any]]]:
         """``_doc_terms`` of documents that are not indexed: Elasticsearch
         analyses them with the scratch index's mapping, as indexing them would,
-        without the bulk, refresh (a new segment) and delete per batch; most
-        batches then never touch the scratch index (``Matcher._match_batch``)."""
+        without the bulk and refresh (a new segment) per batch; most batches
+        then never touch the scratch index (``Matcher._match_batch``). With term
+        positions when ``positions`` (default: ``phrases``)."""
         ids = list(documents)
-        docs = [{"_index": self.index, "doc": documents[doc_id], "fields": list(fields), "positions": self.phrases,
+        positions = self.phrases if positions is None else positions
+        docs = [{"_index": self.index, "doc": documents[doc_id], "fields": list(fields), "positions": positions,
                  "offsets": False, "payloads": False, "term_statistics": False, "field_statistics": False}
                 for doc_id in ids]
         answer = await self.es.mtermvectors(docs=docs)
@@ -2082,6 +2105,8 @@ class Matcher:
                 if self.decide_in_python:
                     plan = await self.preselector.plan(active, fields, doc_ids, allowed=allowed, keywords=keywords,
                                                        documents=documents)
+                    if documents is not None:  # not indexed: the few documents left, again with positions
+                        await self.preselector.settle(active, fields, plan, documents, keywords)
                 else:
                     plan = MatchPlan(await self.preselector.candidate_pairs(active, fields, doc_ids, allowed=allowed,
                                                                             documents=documents), {})

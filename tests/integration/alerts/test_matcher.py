@@ -48,6 +48,7 @@ def test_scratch_copies_stay_invisible_then_go_with_their_generation(run_async, 
     import processors.matcher as matcher_module
 
     monkeypatch.setattr(matcher_module, "ARTIFICIAL_MAX_BATCH", 0)  # every batch indexed first
+    monkeypatch.setattr(matcher_module, "INDEX_FIRST_SHARE", -1.0)
     first = [make_article(f"https://a.example/{i}", f"Soldiers in Caracas {i}", "Soldiers marched in Caracas.") for i in range(3)]
     second = [make_article(f"https://b.example/{i}", f"Soldiers in Bogota {i}", "Soldiers marched in Bogota.") for i in range(3)]
     subs = [_sub("soldiers", '"soldiers marched"'), _sub("caracas", "caracas")]
