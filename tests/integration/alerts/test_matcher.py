@@ -314,3 +314,23 @@ def test_a_scratch_index_dropped_under_the_matcher_is_made_again(run_async, es, 
     assert [a.id for a in again] == [a.id for a in first] == [alert_id("venezuela", sample_like_article.id)]
     assert made != dropped
     assert not es.indices.exists(index=dropped)  # never made again by a bulk, with a guessed mapping
+
+
+def test_phrases_are_decided_from_positions_without_indexing(run_async, settings, make_article):
+    """Both words in an article, apart or side by side: positions decide, and nothing
+    goes through the scratch index (no bulk, no refresh, no search)."""
+    apart = make_article("https://p.example/apart", "Forces on the border", "Armed men crossed; the forces of order waited.")
+    together = make_article("https://p.example/together", "Armed forces on the border", "The armed forces crossed the river.")
+    subs = [_sub("phrase", '"armed forces"'), _sub("near", '"armed order"~3')]
+
+    async def go(aes):
+        matcher = Matcher.from_settings(aes, settings, StaticSubscriptions(subs))
+        try:
+            alerts = await matcher.match([apart, together])
+            return alerts, matcher.last_stats, matcher.generation.docs
+        finally:
+            await matcher.close()
+
+    alerts, stats, indexed = run_async(go)
+    assert {(a.subscription_id, a.article_id) for a in alerts} == {("phrase", together.id)}
+    assert stats.pairs == 0 and stats.decided_pairs >= 2 and indexed == 0
