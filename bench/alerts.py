@@ -3,7 +3,8 @@
 Builds N subscriptions (default 10,000) from the vocabulary of the articles
 (the BBC set of ../shared/corpus when present, else generated text): single
 words, AND/OR/NOT combinations, phrases, proximity, trailing wildcards,
-fielded terms, and language/topic filters on a share of them. Then it runs the
+fielded terms (with ``--extended-shapes``, three-way ORs and +/-
+juxtapositions too), and language/topic filters on a share of them. Then it runs the
 Matcher over the articles in batches against the local Elasticsearch and
 prints articles/s (after a warm-up batch and ``--warm-up`` passes, the median of ``--rounds``
 passes, each pass's rate listed), p50/p95/p99 of the per-batch latency, alerts per article,
@@ -26,7 +27,7 @@ WIREWATCH_BENCH_PROFILE=<file> (a CPU-time cProfile of the worker, written
 when the paced phase ends).
 
     wirewatch bench alerts [--subscriptions 10000] [--articles 1000] [--rounds 3] [--warm-up 0] [--batch 500] [--chunk 500]
-                           [--part 250] [--hit-share 0.2] [--no-preselect] [--no-python-decisions]
+                           [--part 250] [--hit-share 0.2] [--extended-shapes] [--no-preselect] [--no-python-decisions]
                            [--no-clause-ids] [--clauses-per-request 4000]
                            [--latency-rate 50] [--latency-seconds 30] [--latency-warm-up 10] [--no-latency]
 """
@@ -95,20 +96,23 @@ def vocabulary(articles: list[Article]) -> list[str]:
     return sorted(words) or sorted(df)
 
 
-def make_subscriptions(count: int, words: list[str], rng: random.Random, hit_share: float = 1.0) -> list[Subscription]:
+def make_subscriptions(count: int, words: list[str], rng: random.Random, hit_share: float = 1.0,
+                       extended: bool = False) -> list[Subscription]:
     """``hit_share`` of them use words of the articles; the others use names
     no article contains (most real subscriptions match nothing in a given
-    minute: that is what makes the anchor pre-selection pay)."""
+    minute: that is what makes the anchor pre-selection pay). ``extended``:
+    three-way ORs and +/- juxtapositions too (broader: more alerts per article)."""
     subs = []
     for i in range(count):
         if rng.random() < hit_share:
             a, b, c = rng.sample(words, 3)
         else:
             a, b, c = (f"{rng.choice(['zor', 'kv', 'xan', 'qu'])}{rng.choice(words)}" for _ in range(3))
-        query = rng.choice([
+        shapes = [
             a, f"{a} AND {b}", f"{a} OR {b}", f"{a} AND NOT {b}", f"({a} OR {b}) AND {c}",
             f'"{a} {b}"~5', f"{a[:6]}*" if len(a) > 7 else a, f"title:{a}", f"{a} AND topic:{rng.choice(TOPICS)}",
-        ])
+        ]
+        query = rng.choice(shapes + [f"{a} OR {b} OR {c}", f"{a} {b} -{c}"] if extended else shapes)
         filters = {}
         if rng.random() < 0.3:
             filters["languages"] = [rng.choice(["en", "en", "es", "fr"])]
@@ -127,7 +131,8 @@ def workload(args) -> tuple[list[Article], str, list[Subscription]]:
     """The articles and subscriptions of both phases (the same for a given seed)."""
     rng = random.Random(args.seed)
     articles, origin = load_articles(args.articles, rng)
-    return articles, origin, make_subscriptions(args.subscriptions, vocabulary(articles), rng, args.hit_share)
+    return articles, origin, make_subscriptions(args.subscriptions, vocabulary(articles), rng, args.hit_share,
+                                                args.extended_shapes)
 
 
 async def run(args) -> int:
@@ -474,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--hit-share", type=float, default=0.2,
                         help="share of subscriptions made of words the articles contain (default 0.2)")
+    parser.add_argument("--extended-shapes", action="store_true",
+                        help="three-way ORs and +/- juxtapositions among the subscriptions (more alerts per article)")
     parser.add_argument("--no-python-decisions", action="store_true",
                         help="send every candidate pair to Elasticsearch (none decided from term vectors)")
     parser.add_argument("--no-clause-ids", action="store_true", help="search each candidate subscription on the whole batch")

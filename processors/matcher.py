@@ -1034,8 +1034,9 @@ def term_predicate(group, fields: tuple[str, ...], tokens, prefix_fields: Contai
       holds every term of the phrase (the usual case: a candidate holds the
       one term that anchored it), else None for that document;
 
-    combined by AND, NOT, ``+``, and "x OR y" (a group of two plain clauses:
-    with more, Lucene's mix of AND and OR is not plain logic). Not decided:
+    combined as Lucene's boolean query combines them: AND, OR, juxtaposition,
+    NOT and ``+`` (not a group that mixes AND and OR: Lucene's classic parser
+    makes some of its clauses required). Not decided:
     other phrases, words that give no or several terms. ``reads``
     collects the keyword fields the predicate reads."""
     from processors.query_validation import Group, Phrase, Word
@@ -1110,27 +1111,32 @@ def term_predicate(group, fields: tuple[str, ...], tokens, prefix_fields: Contai
             pairs.append((field_name, found[0]))
         return _any_term_predicate(pairs)
 
-    if group.all_and:
-        required, excluded = [], []
-        for modifier, clause in group.clauses:
-            predicate = leaf(clause)
-            if predicate is None:
-                return None
-            (excluded if modifier == "NOT" else required).append(predicate)
-        if not required:
+    if group.has_or and group.has_and:
+        return None  # Lucene's classic parser makes some of the clauses required: not plain logic
+    # Lucene's boolean query: each clause required (+, or every clause when joined by
+    # AND), excluded (NOT) or optional (OR and juxtaposition: the default operator is
+    # OR); with no required clause, one optional clause must match, else they only score.
+    required, optional, excluded = [], [], []
+    for modifier, clause in group.clauses:
+        predicate = leaf(clause)
+        if predicate is None:
             return None
-        if any(map(is_maybe, required + excluded)):
-            return _maybe_all(required, excluded)
-        return lambda doc: all(p(doc) for p in required) and not any(p(doc) for p in excluded)
-    if (group.has_or and not group.has_juxtaposition and len(group.clauses) == 2
-            and all(modifier is None for modifier, _ in group.clauses)):
-        either = [leaf(clause) for _, clause in group.clauses]
-        if any(p is None for p in either):
-            return None
-        if any(map(is_maybe, either)):
-            return _maybe_any(either)
-        return lambda doc: any(p(doc) for p in either)
-    return None
+        if modifier == "NOT":
+            excluded.append(predicate)
+        elif modifier == "+" or group.all_and:
+            required.append(predicate)
+        else:
+            optional.append(predicate)
+    if not required and not optional:
+        return None
+    maybe = any(map(is_maybe, required + optional + excluded))
+    if not required:
+        required = [_maybe_any(optional) if maybe else (lambda doc: any(p(doc) for p in optional))]
+    if maybe:
+        return _maybe_all(required, excluded)
+    if len(required) == 1 and not excluded:
+        return required[0]
+    return lambda doc: all(p(doc) for p in required) and not any(p(doc) for p in excluded)
 
 
 def _maybe(predicate):

@@ -242,6 +242,7 @@ class Group:
     """One parenthesis level: clauses with their modifier (None, '+', 'NOT')."""
     clauses: list[tuple[str | None, Any]] = field(default_factory=list)
     has_or: bool = False
+    has_and: bool = False
     has_juxtaposition: bool = False   # two clauses with no AND/OR between them
 
     @property
@@ -298,6 +299,7 @@ class _Parser:
                     raise QueryRejected(f"{tok.text} right after {pending_op.text}", tok.pos)
                 pending_op = tok
                 group.has_or |= tok.text == "OR"
+                group.has_and |= tok.text == "AND"
                 self.i += 1
                 continue
             if group.clauses and pending_op is None:

@@ -153,6 +153,11 @@ def generated_query(rng: random.Random, v: Vocabulary) -> str:
         lambda: f"({a} OR {b}) AND {c}",
         lambda: f"{a} OR ({b} AND NOT {c})",
         lambda: f"+{a} -{b} {c}",
+        lambda: f"{a} OR {b} OR {c}",
+        lambda: f"{a} {b} {c}",
+        lambda: f"{a} OR NOT {b}",
+        lambda: f"({a} {b}) AND NOT {c}",
+        lambda: f"{a} OR {b} AND {c}",   # AND and OR mixed: Lucene's parser decides what is required
         lambda: f'"{bigram}"',
         lambda: f'"{bigram}" OR {c}',
         lambda: f'"{a} {b}"~{rng.choice([1, 3, 8])}',

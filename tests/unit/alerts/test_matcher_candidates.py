@@ -188,7 +188,14 @@ def predicate_of(query, fields=("title", "text")):
         ("(maduro OR army) AND caracas", {"text": {"army": {}, "caracas": {}}}, True),
         ("(maduro OR army) AND caracas", {"text": {"army": {}}}, False),
         ("title:maduro", {"text": {"maduro": {}}}, False),
-        ("+maduro -army", {"text": {"maduro": {}}}, None),  # juxtaposed: not decided
+        ("+maduro -army", {"text": {"maduro": {}}}, True),
+        ("+maduro -army", {"text": {"maduro": {}, "army": {}}}, False),
+        ("+maduro army", {"text": {"maduro": {}}}, True),       # beside a required clause, an optional one only scores
+        ("maduro army -caracas", {"text": {"army": {}}}, True),  # no required clause: one optional one must match
+        ("maduro army -caracas", {"text": {"caracas": {}}}, False),
+        ("maduro OR army OR caracas", {"text": {"caracas": {}}}, True),
+        ("maduro OR army OR caracas", {"text": {"venezuela": {}}}, False),
+        ("maduro OR NOT army", {"text": {"maduro": {}, "army": {}}}, False),
         ("NOT army AND maduro", {"text": {"maduro": {}}}, True),
     ],
 )
@@ -202,12 +209,13 @@ def test_term_predicate_decides_the_simplest_queries(query, doc, expected):
 
 @pytest.mark.parametrize(
     "query",
-    ['"armed forces"', "venez*", "al-qaeda", "a OR b OR c", "a OR b AND c", "a OR NOT b",
-     "maduro soldiers", "over", "over AND maduro", "lang:é", 'entity:"Nicolás Maduro"', "topic:pol*"],
+    ['"armed forces"', "venez*", "al-qaeda", "a OR b AND c", "a AND b OR c", "maduro AND (NOT a NOT b)",
+     "over", "over AND maduro", "lang:é", 'entity:"Nicolás Maduro"', "topic:pol*"],
 )
 def test_term_predicate_leaves_the_rest_to_elasticsearch(query):
     # phrases, prefixes without lower-casing fields, several or no terms per field, Lucene's
-    # OR/AND mixes, non-ASCII values of lower-cased keyword fields, keyword prefixes
+    # OR/AND mixes, groups with nothing positive, non-ASCII values of lower-cased keyword
+    # fields, keyword prefixes
     assert predicate_of(query, ("text", "text_en")) is None
 
 
