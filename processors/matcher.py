@@ -96,7 +96,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Container, Iterable, Protocol
+from typing import Any, Callable, Container, Iterable, Protocol
 from urllib.parse import quote
 
 import structlog
@@ -785,8 +785,8 @@ class ArticleTexts:
     text: str
     title_index: TokenIndex
     text_index: TokenIndex
-    title_escape: Any = None
-    text_escape: Any = None
+    title_escape: Callable[[str], str]   # ``escaping`` of each
+    text_escape: Callable[[str], str]
 
     @classmethod
     def of(cls, article: Article) -> "ArticleTexts":
@@ -828,8 +828,7 @@ def _window(text: str, at: int) -> tuple[int, int]:
     return lo, hi
 
 
-def _mark(text: str, lo: int, hi: int, hits: list[tuple[int, int, str]], escape=None) -> str:
-    escape = escape or escaping(text)
+def _mark(text: str, lo: int, hi: int, hits: list[tuple[int, int, str]], escape: Callable[[str], str]) -> str:
     parts, pos = [], lo
     for start, end, _ in hits:
         parts.append(escape(text[pos:start]))
@@ -1501,7 +1500,7 @@ class Preselector:
         the keyword fields and filters (``term_predicate``, ``filter_predicate``)."""
         pairs, per_doc = await self._pairs_and_terms(subs, fields, doc_ids, allowed, documents)
         plan = MatchPlan(to_search={}, decided={}, preselected=set().union(*pairs.values()))
-        await self._decide(subs, fields, pairs, per_doc, keywords, plan, self.phrases)
+        await self._decide(subs, tuple(_bare(f) for f in fields), pairs, per_doc, keywords, plan, self.phrases)
         return plan
 
     async def settle(self, subs: list[Subscription], fields: tuple[str, ...], plan: MatchPlan,
@@ -1516,14 +1515,13 @@ class Preselector:
             return
         bare = tuple(_bare(f) for f in fields)
         per_doc = await self._artificial_terms({doc_id: documents[doc_id] for doc_id in left}, bare, positions=True)
-        await self._decide(subs, fields, left, per_doc, keywords, plan, True)
+        await self._decide(subs, bare, left, per_doc, keywords, plan, True)
 
-    async def _decide(self, subs: list[Subscription], fields: tuple[str, ...], pairs: dict[str, set[str]],
+    async def _decide(self, subs: list[Subscription], bare: tuple[str, ...], pairs: dict[str, set[str]],
                       per_doc: dict[str, dict[str, Any]], keywords: dict[str, KeywordFacts] | None,
                       plan: MatchPlan, positions: bool) -> None:
-        """The ``pairs`` decided from the documents' terms (and ``positions``) go to
-        ``plan.decided`` when they match; the others are ``plan.to_search``."""
-        bare = tuple(_bare(f) for f in fields)
+        """The ``pairs`` decided from the documents' terms (and ``positions``) in the
+        fields ``bare`` go to ``plan.decided`` when they match; the others are ``plan.to_search``."""
         derived = self._of(subs)
         prefix_fields = await self._lowercasing_fields(bare)
         # Looked up per pair (tens per article): by id, not by the query and filters each time.
