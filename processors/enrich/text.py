@@ -128,6 +128,9 @@ class _Pieces(dict):
 
 _PIECES = _Pieces()
 
+# In C, scan and the folding also hand out one str object per distinct word, the same
+# across articles (_ctext.c, "the shared words"): the steps' dict lookups then match
+# keys by identity. Equal strings either way; only faster.
 scan_c = c_function("scan")
 scan = scan_c or scan_python
 

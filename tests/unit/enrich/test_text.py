@@ -121,3 +121,27 @@ def test_folding_in_c_gives_the_python_tokens():
     for text in _random_texts(3000, seed=9) + ["ÀÉÎÕÜ Ñandú İstanbul ǅemal ΣΊΣΥΦΟΣ Straße ﬁne ǈ"]:
         tokens = scan_python(text)
         assert fold_joined_c(tokens) == _fold_joined_python(tokens), repr(text)
+
+
+def test_scan_and_folding_in_c_hand_out_one_str_per_word():
+    """The steps' dict lookups find a word by identity: the same word from two articles,
+    whatever the width of their text, and its folded form from any casing, is one object."""
+    from processors.enrich.text import fold_tokens
+
+    scan_c = _scan_c()
+    ascii_tokens = scan_c("Maduro met the GUARD. Maduro left.")
+    wide_tokens = scan_c("Maduro 中文 guard Ω")  # a 2-byte-wide text: read from another layout
+    assert ascii_tokens[0] is ascii_tokens[5] is wide_tokens[0]
+    folded = fold_tokens(["Guard", "GUARD"]) + fold_tokens(wide_tokens)
+    assert folded[0] is folded[1] is wide_tokens[2]
+    long_word = "x" * 65  # junk-sized tokens are not kept
+    assert scan_c(long_word)[0] is not scan_c(long_word)[0]
+
+
+def test_the_shared_words_are_bounded():
+    from processors.enrich._ctext import shared_words
+
+    scan_c = _scan_c()
+    for start in range(0, 600_000, 50_000):
+        scan_c(" ".join(f"w{i}" for i in range(start, start + 50_000)))
+        assert shared_words() <= 1 << 18
