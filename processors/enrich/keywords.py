@@ -15,7 +15,7 @@ extra) times how specific its words are, where specificity blends:
   most `SPEC_REFRESH_MAX_DOCS` articles, so a word that floods the news loses
   weight within that many articles): when a word's count grows with the
   corpus its specificity barely moves (10% more of both changes it by
-  ~0.005). A rebuild recomputes the words in use at once (numpy).
+  ~0.005). A refresh recomputes the words in use at once (numpy).
 
 Multi-word phrases get a bonus; a name's partial mentions ("López") count
 for its longest form ("Leopoldo López").
@@ -54,7 +54,7 @@ MULTIWORD_BONUS = 0.35        # per extra word
 NAME_BONUS = 1.15
 TITLE_EXTRA_COUNT = 2
 BACKGROUND_CACHE_SIZE = 200_000
-MAX_CARRIED_WORDS = 60_000    # a rebuild of the blended specificities recomputes at most this many at once
+MAX_CARRIED_WORDS = 60_000    # a refresh of the blended specificities recomputes at most this many at once
 CODE_CACHE_SIZE = 200_000     # token codes per (language, mode); names' keys
 MAX_CODE_MAPS = 64
 COMMON_ZIPF = 4.5             # a sentence-initial capital on a word this common is not a name
@@ -277,13 +277,15 @@ class KeywordExtractor:
         cache = self._blend_cache.get(id(bg))
         store = self.df.store
         generation = self.df.generation
-        if cache is None or cache.bg is not bg or cache.store is not store or cache.generation != generation or \
-                n_docs < cache.n_docs or n_docs >= cache.n_docs + _refresh_interval(cache.n_docs):
+        same_source = cache is not None and cache.bg is bg and cache.store is store and cache.generation == generation
+        if same_source and cache.n_docs <= n_docs < cache.n_docs + _refresh_interval(cache.n_docs):
+            return cache
+        if same_source and n_docs > cache.n_docs and len(cache) <= MAX_CARRIED_WORDS:
+            cache.refresh(n_docs)
+        else:
             if len(self._blend_cache) > MAX_CODE_MAPS:
                 self._blend_cache.clear()
-            same_source = cache is not None and cache.bg is bg and cache.store is store and cache.generation == generation
-            carry = cache if same_source and len(cache) <= MAX_CARRIED_WORDS else ()
-            cache = self._blend_cache[id(bg)] = _BlendedSpecificity(bg, store, n_docs, carry, generation)
+            cache = self._blend_cache[id(bg)] = _BlendedSpecificity(bg, store, n_docs, generation)
         return cache
 
     def _rank(self, counts: Counter, capitalised: set[str], background: dict[str, float],
@@ -359,31 +361,48 @@ class _BackgroundSpecificity(dict):
 class _BlendedSpecificity(dict):
     """folded word -> half background, half corpus specificity, for one background
     list and one state of the corpus (`n_docs`); fills itself, so lookups through
-    `map` stay in C. Bounded; replaced when the corpus has grown (see the module).
+    `map` stay in C. Bounded.
 
-    `carry`: the words of the specificities this one replaces, computed again at
-    once in numpy: they are the words the next articles look up, and one by one,
-    as misses, they cost ~20x more.
+    `refresh(n_docs)` brings it to a grown corpus (see the module): every word it
+    holds is computed again at once in numpy, in place. They are the words the
+    next articles look up, and one by one, as misses, they cost ~20x more. It
+    keeps its words in order of entry with their background specificities (which
+    do not change), so that a refresh only reads the document frequencies.
     """
 
-    def __init__(self, bg: _BackgroundSpecificity, store: MutableMapping[str, int], n_docs: int,
-                 carry: Iterable[str] = (), generation: int = 0):
+    def __init__(self, bg: _BackgroundSpecificity, store: MutableMapping[str, int], n_docs: int, generation: int = 0):
         super().__init__()
-        self.bg, self.store, self.n_docs, self.generation = bg, store, n_docs, generation
-        self.log_n = math.log(n_docs + 1)
-        carried = list(carry)
-        if carried:
-            background = np.fromiter(map(bg.__getitem__, carried), np.float64, len(carried))
-            df = np.fromiter(map(store.get, carried, repeat(0)), np.float64, len(carried))
-            spec = 0.5 * background + 0.5 * np.log((n_docs + 1) / (df + 1)) / self.log_n
-            self.update(zip(carried, spec.tolist()))
+        self.bg, self.store, self.generation = bg, store, generation
+        self.n_docs, self.log_n = n_docs, math.log(n_docs + 1)
+        self.words: list[str] = []
+        self.background = _NO_VALUES
+        self.missed: list[str] = []   # words added by __missing__ since the last refresh
+        self.missed_background: list[float] = []
+
+    def refresh(self, n_docs: int) -> None:
+        self.n_docs, self.log_n = n_docs, math.log(n_docs + 1)
+        if self.missed:
+            self.words += self.missed
+            self.background = np.concatenate((self.background, np.array(self.missed_background, np.float64)))
+            self.missed, self.missed_background = [], []
+        if self.words:
+            df = np.fromiter(map(self.store.get, self.words, repeat(0)), np.float64, len(self.words))
+            spec = 0.5 * self.background + 0.5 * np.log((n_docs + 1) / (df + 1)) / self.log_n
+            self.update(zip(self.words, spec.tolist()))
 
     def __missing__(self, word: str) -> float:
         if len(self) > BACKGROUND_CACHE_SIZE:
             self.clear()
-        spec = self[word] = 0.5 * self.bg[word] + \
+            self.words, self.background, self.missed, self.missed_background = [], _NO_VALUES, [], []
+        background = self.bg[word]
+        spec = self[word] = 0.5 * background + \
             0.5 * math.log((self.n_docs + 1) / (self.store.get(word, 0) + 1)) / self.log_n
+        self.missed.append(word)
+        self.missed_background.append(background)
         return spec
+
+
+_NO_VALUES = np.zeros(0, np.float64)
 
 
 class _TokenCodes(dict):
