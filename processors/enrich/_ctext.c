@@ -89,7 +89,9 @@ static inline int is_alnum(Py_UCS4 c)
  * of a word in the steps' large dicts (token codes, lexicons, document
  * frequencies) then finds its key by identity, with the hash cached in the
  * object, instead of comparing two strings whose memory has left the CPU
- * cache (~10% of the chain). Bounded: cleared when half full. */
+ * cache (~10% of the chain). Bounded: once half full, a new word gets a str of
+ * its own (clearing would cost more: the steps' dicts keep the old objects as
+ * their keys, and would never be matched by identity again). */
 #define WORD_TABLE_SIZE (1 << 19)
 #define WORD_TABLE_MAX (WORD_TABLE_SIZE / 2)
 #define MAX_SHARED_WORD 64   /* longer tokens (junk, URLs) get a str of their own */
@@ -128,13 +130,6 @@ static int same_chars(PyObject *word, int kind, const void *data, Py_ssize_t sta
     return 1;
 }
 
-static void clear_words(void)
-{
-    for (Py_ssize_t i = 0; i < WORD_TABLE_SIZE; i++)
-        Py_CLEAR(word_table[i].word);
-    word_count = 0;
-}
-
 /* A new reference to the shared str of the characters data[start:end] (of a str of this kind). */
 static PyObject *shared_word(int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
 {
@@ -153,12 +148,8 @@ static PyObject *shared_word(int kind, const void *data, Py_ssize_t start, Py_ss
             return word_table[at].word;
         }
     PyObject *word = PyUnicode_FromKindAndData(kind, (const char *)data + start * kind, end - start);   /* narrowest form */
-    if (word == NULL)
-        return NULL;
-    if (word_count >= WORD_TABLE_MAX) {
-        clear_words();
-        at = (size_t)h & mask;
-    }
+    if (word == NULL || word_count >= WORD_TABLE_MAX)
+        return word;
     word_table[at].hash = h;
     word_table[at].word = word;
     word_count++;
@@ -344,7 +335,7 @@ static PyObject *join_words(Word *words, Py_ssize_t n, int written)
     if (n == 1) {
         Word *w = &words[0];
         return written ? PyUnicode_Substring(w->code, w->written_start, w->written_end)
-                       : PyUnicode_Substring(w->code, w->key_start, w->key_end);
+                       : shared_word(PyUnicode_KIND(w->code), PyUnicode_DATA(w->code), w->key_start, w->key_end);
     }
     Py_ssize_t length = n - 1;
     Py_UCS4 top = SEP;
@@ -619,7 +610,7 @@ static PyObject *keyword_scores(PyObject *module, PyObject *const *args, Py_ssiz
                 if (spec_of(spec, key, &value) < 0)
                     goto fail;
             } else {
-                PyObject *word = PyUnicode_Substring(key, start, j);
+                PyObject *word = shared_word(kind, data, start, j);
                 if (word == NULL)
                     goto fail;
                 int rc = spec_of(spec, word, &value);

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from processors.enrich.text import _JUNK_RE, Analysis, clean, fold, fold_tokens, scan, tokenize
@@ -139,9 +142,18 @@ def test_scan_and_folding_in_c_hand_out_one_str_per_word():
 
 
 def test_the_shared_words_are_bounded():
-    from processors.enrich._ctext import shared_words
-
-    scan_c = _scan_c()
-    for start in range(0, 600_000, 50_000):
-        scan_c(" ".join(f"w{i}" for i in range(start, start + 50_000)))
-        assert shared_words() <= 1 << 18
+    """Once the table is full, new words get a str of their own and the words shared
+    so far stay shared. In a process of its own: the table lives as long as the process."""
+    _scan_c()
+    script = """
+from processors.enrich._ctext import scan, shared_words
+first = scan("earlyword")[0]
+for start in range(0, 400_000, 50_000):
+    scan(" ".join(f"w{i}" for i in range(start, start + 50_000)))
+full = shared_words()
+assert full == 1 << 18, full
+assert scan("earlyword")[0] is first
+assert scan("lateword")[0] is not scan("lateword")[0]
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
