@@ -428,7 +428,9 @@ def _merge_partial_names(found: dict[tuple[str, ...], _Found]) -> None:
         if short.count == 0:
             continue
         size = len(short.key)
-        longer = [p for p in by_word[short.key[0]] if len(p.key) > size and p.count > 0 and _contains(p.key, short.key)]
+        # A one-word name is in every name of its by_word list: no _contains call.
+        longer = [p for p in by_word[short.key[0]]
+                  if len(p.key) > size and p.count > 0 and (size == 1 or _contains(p.key, short.key))]
         if not longer:
             continue
         target = max(longer, key=lambda p: (p.count, -p.first))

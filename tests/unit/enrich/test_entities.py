@@ -152,3 +152,10 @@ def test_mention_counts_in_c_rejects_what_is_not_text_and_a_set():
         mention_counts(b"bytes", set())
     with pytest.raises(TypeError):
         mention_counts("text", ["GNB"])
+
+
+def test_one_word_and_inner_partial_names_count_for_the_full_name(extractor):
+    found = by_text(extractor.extract("", "Ana María Ruiz Soto spoke. Later Ruiz Soto left, and Soto said no. "
+                                          "Ruiz agreed with María Ruiz Soto."))
+    assert found["Ana María Ruiz Soto"].count == 5
+    assert not {"Ruiz Soto", "Soto", "Ruiz", "María Ruiz Soto"} & set(found)
