@@ -1,4 +1,4 @@
-/* The enrichment's two token loops in C, each with the same results as its
+/* The enrichment's hot loops in C, each with the same results as its
  * Python reference (which runs where this module was not built):
  *
  * - scan(text): processors.enrich.text.scan_python. The Python version walks
@@ -22,6 +22,9 @@
  *   with `packed`, min-hashes as story.Signature.packed holds them
  *   (story._shared_counts_python): the story index compares an article's
  *   min-hashes with dozens of stories' per article.
+ *
+ * - mention_counts(text, skipped): processors.enrich.entities._mentions_python,
+ *   the entity step's capitalised sequences counted in one forward walk.
  *
  * scan() and fold_joined() return one shared str per distinct word (see "the
  * shared words" below): equal to the Python results, and faster to look up.
@@ -761,6 +764,259 @@ static PyObject *shared_counts(PyObject *module, PyObject *const *args, Py_ssize
     return out;
 }
 
+/* ---- mention_counts ------------------------------------------------------------ */
+/* entities._mentions_python: _MENTION_RE.findall(text) counted, in order of first
+ * occurrence, without the mentions of `skipped` sequences right inside parentheses
+ * ("Guard (GNB)"). The regex is a possessive grammar: each name word and its
+ * following words are decided by looking ahead, never by backtracking, so one
+ * forward walk finds the same matches. Keep in step with entities.py: _UPPER,
+ * _LETTER, _BLANK, _PARTICLES, _SENTENCE_END, _name_pattern, _in_parentheses. */
+
+typedef struct {
+    int kind;
+    const void *data;
+    Py_ssize_t n;
+} Text;
+
+static inline Py_UCS4 char_at(const Text *t, Py_ssize_t i)
+{
+    return i < t->n ? PyUnicode_READ(t->kind, t->data, i) : 0;
+}
+
+/* _UPPER: uppercase letters of Latin, Greek and Cyrillic (U+0041 to U+052F). */
+static inline int is_capital(Py_UCS4 c)
+{
+    if (c < 128)
+        return c >= 'A' && c <= 'Z';
+    return c < 0x530 && Py_UNICODE_ISUPPER(c) && Py_UNICODE_ISALPHA(c);
+}
+
+/* _LETTER, [^\W\d_]: re's \w (alnum or "_") without its \d (decimal) and "_". */
+static inline int is_letter(Py_UCS4 c)
+{
+    if (c < 128)
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    return Py_UNICODE_ISALNUM(c) && !Py_UNICODE_ISDECIMAL(c);
+}
+
+/* _BLANK */
+static inline int is_blank(Py_UCS4 c)
+{
+    return c == ' ' || c == '\t' || c == 0x00A0;
+}
+
+/* _SENTENCE_END */
+static int is_sentence_end(Py_UCS4 c)
+{
+    switch (c) {
+    case '.': case '!': case '?': case ':': case ';': case '\n': case '"': case '-': case '|': case '(': case '[':
+    case 0x201C: case 0x201D: case 0x00AB: case 0x00BB:   /* “ ” « » */
+    case 0x2014: case 0x2013: case 0x2022:                 /* — – • */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* _PARTICLES, in the regex's order: the first one followed by blanks and a capital is taken. */
+static const char *const particles[] = {
+    "of the", "of", "de la", "de los", "de las", "del", "de", "da", "do", "dos", "das", "van der", "van",
+    "von", "der", "bin", "ibn", "al", "el", "la", "le", "du", "des", "y", NULL,
+};
+
+/* ASCII characters that start a particle (the regex's lookahead): filled once, with mention_leads. */
+static unsigned char particle_initials[128];
+
+/* The end of the run of blanks at i, or i when there is none. */
+static inline Py_ssize_t skip_blanks(const Text *t, Py_ssize_t i)
+{
+    while (i < t->n && is_blank(char_at(t, i)))
+        i++;
+    return i;
+}
+
+/* _NAME_WORD_REST from i: letters, then "-X…", "'X…", "’X…" pieces. */
+static Py_ssize_t word_rest_end(const Text *t, Py_ssize_t i)
+{
+    for (;;) {
+        while (i < t->n && is_letter(char_at(t, i)))
+            i++;
+        Py_UCS4 c = char_at(t, i);
+        if ((c == '-' || c == '\'' || c == 0x2019) && is_capital(char_at(t, i + 1)))
+            i += 2;
+        else
+            return i;
+    }
+}
+
+/* Where the capital of the next name word is, after the blanks at i and maybe a
+ * particle ("of the", "de") and blanks, or -1 when no name word follows. */
+static Py_ssize_t next_name_word(const Text *t, Py_ssize_t i)
+{
+    Py_ssize_t at = skip_blanks(t, i);
+    if (at == i)
+        return -1;
+    Py_UCS4 first = char_at(t, at);
+    if (is_capital(first))
+        return at;
+    if (first >= 128 || !particle_initials[first])
+        return -1;
+    for (const char *const *p = particles; *p; p++) {
+        Py_ssize_t j = at;
+        const char *c = *p;
+        while (*c && char_at(t, j) == (Py_UCS4)(unsigned char)*c)
+            j++, c++;
+        if (*c)
+            continue;
+        Py_ssize_t after = skip_blanks(t, j);
+        if (after > j && is_capital(char_at(t, after)))
+            return after;
+    }
+    return -1;
+}
+
+/* The end of a capitalised sequence whose first capital is at i - 1. */
+static Py_ssize_t sequence_end(const Text *t, Py_ssize_t i)
+{
+    i = word_rest_end(t, i);
+    for (Py_ssize_t capital; (capital = next_name_word(t, i)) >= 0;)
+        i = word_rest_end(t, capital + 1);
+    return i;
+}
+
+/* _in_parentheses: "(" and up to two spaces or tabs before the sequence at start, up
+ * to two and ")" after its end. */
+static int in_parentheses(const Text *t, Py_ssize_t lead, Py_ssize_t start, Py_ssize_t end)
+{
+    if (char_at(t, lead) != '(' || start - lead - 1 > 2)
+        return 0;
+    for (Py_ssize_t i = lead + 1; i < start; i++)
+        if (char_at(t, i) == 0x00A0)
+            return 0;
+    for (int k = 0; k < 2 && (char_at(t, end) == ' ' || char_at(t, end) == '\t'); k++)
+        end++;
+    return char_at(t, end) == ')';
+}
+
+/* Characters below 256 that may start a mention: a capital or a sentence end (filled once). */
+static unsigned char mention_leads[256];
+
+static void fill_tables(void)
+{
+    for (Py_UCS4 c = 0; c < 256; c++)
+        mention_leads[c] = is_capital(c) || is_sentence_end(c);
+    for (const char *const *p = particles; *p; p++)
+        particle_initials[(unsigned char)**p] = 1;
+}
+
+static inline int is_mention_lead(Py_UCS4 c)
+{
+    return c < 256 ? mention_leads[c] : is_capital(c) || is_sentence_end(c);
+}
+
+/* The first character at or after i that may start a mention, or the text's length:
+ * most characters cannot, and are read here without PyUnicode_READ's switch on the kind. */
+static Py_ssize_t next_lead(const Text *t, Py_ssize_t i)
+{
+    if (t->kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *chars = t->data;
+        while (i < t->n && !mention_leads[chars[i]])
+            i++;
+    } else if (t->kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *chars = t->data;
+        while (i < t->n && !is_mention_lead(chars[i]))
+            i++;
+    } else {
+        const Py_UCS4 *chars = t->data;
+        while (i < t->n && !is_mention_lead(chars[i]))
+            i++;
+    }
+    return i;
+}
+
+static int count_mention(PyObject *counts, PyObject *text, Py_ssize_t start, Py_ssize_t end)
+{
+    PyObject *mention = PyUnicode_Substring(text, start, end);
+    if (mention == NULL)
+        return -1;
+    PyObject *count = PyDict_GetItemWithError(counts, mention);
+    Py_ssize_t before = 0;
+    if (count != NULL)
+        before = PyLong_AsSsize_t(count);
+    else if (PyErr_Occurred())
+        goto fail;
+    PyObject *after = PyLong_FromSsize_t(before + 1);
+    if (after == NULL)
+        goto fail;
+    int rc = PyDict_SetItem(counts, mention, after);
+    Py_DECREF(after);
+    Py_DECREF(mention);
+    return rc;
+fail:
+    Py_DECREF(mention);
+    return -1;
+}
+
+/* Whether the sequence [start, end) is one of `skipped` (a set). */
+static int is_skipped(PyObject *skipped, PyObject *text, Py_ssize_t start, Py_ssize_t end)
+{
+    if (PySet_GET_SIZE(skipped) == 0)
+        return 0;
+    PyObject *sequence = PyUnicode_Substring(text, start, end);
+    if (sequence == NULL)
+        return -1;
+    int rc = PySet_Contains(skipped, sequence);
+    Py_DECREF(sequence);
+    return rc;
+}
+
+static PyObject *mention_counts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyAnySet_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "mention_counts(text: str, skipped: set)");
+        return NULL;
+    }
+    PyObject *text = args[0], *skipped = args[1];
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+    if (!mention_leads['A'])
+        fill_tables();
+    Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)};
+    PyObject *counts = PyDict_New();
+    if (counts == NULL)
+        return NULL;
+    Py_ssize_t i = 0;
+    while ((i = next_lead(&t, i)) < t.n) {
+        Py_UCS4 c = char_at(&t, i);
+        Py_ssize_t start;   /* the sequence's first capital: after the sentence end and blanks */
+        if (is_capital(c))
+            start = i;
+        else if (is_sentence_end(c) && is_capital(char_at(&t, start = skip_blanks(&t, i + 1))))
+            ;
+        else {
+            i++;
+            continue;
+        }
+        Py_ssize_t end = sequence_end(&t, start + 1);
+        if (start > i && in_parentheses(&t, i, start, end)) {
+            int skip = is_skipped(skipped, text, start, end);
+            if (skip < 0)
+                goto fail;
+            if (skip) {
+                i = end;
+                continue;
+            }
+        }
+        if (count_mention(counts, text, i, end) < 0)
+            goto fail;
+        i = end;
+    }
+    return counts;
+fail:
+    Py_DECREF(counts);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_O, "Surface words in order, with \"\" where punctuation or a line ends a phrase."},
     {"keyword_runs", (PyCFunction)(void (*)(void))keyword_runs, METH_FASTCALL,
@@ -772,6 +1028,8 @@ static PyMethodDef methods[] = {
     {"shared_counts", (PyCFunction)(void (*)(void))shared_counts, METH_FASTCALL,
      "How many 8-byte words each candidate shares with packed."},
     {"shared_words", shared_words, METH_NOARGS, "How many distinct words scan() and fold_joined() share now."},
+    {"mention_counts", (PyCFunction)(void (*)(void))mention_counts, METH_FASTCALL,
+     "_MENTION_RE.findall(text) counted, without the skipped sequences in parentheses."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -28,6 +28,7 @@ from operator import attrgetter
 from pydantic import TypeAdapter
 
 from processors.enrich.data import read_background, read_table, read_word_list, stopwords
+from processors.enrich.native import c_function
 from processors.enrich.text import fold, fold_word
 from wirewatch.schema import Entity
 
@@ -79,9 +80,10 @@ def _mention_re(uppers: str, letter: str, blank: str, sentence_end: str) -> re.P
     and blanks before it when there are some: ". Maduro" starts a sentence, "Maduro"
     does not.
 
-    Mentions are found by one findall (C) and counted with a Counter, so that
-    Python handles each distinct mention once. No groups: findall then returns
-    plain strings, cheaper to build and count than tuples. The pattern starts
+    _mentions_python finds mentions by one findall (C) and counts them with a
+    Counter, so that Python handles each distinct mention once (_ctext.c
+    mention_counts walks the same grammar, faster still). No groups: findall
+    then returns plain strings, cheaper to build and count than tuples. The pattern starts
     with one character class, so that re's search skips in C to the next
     capital or punctuation mark (a leading optional group would make it try
     every position)."""
@@ -339,9 +341,12 @@ class EntityExtractor:
         return None
 
 
-def _mentions(text: str, acronyms: dict[str, str]) -> dict[str, int]:
+def _mentions_python(text: str, acronyms: dict[str, str]) -> dict[str, int]:
     """_MENTION_RE match -> how many times, in order of first occurrence; acronyms in
-    parentheses right after their expansion ("Guard (GNB)") left out."""
+    parentheses right after their expansion ("Guard (GNB)") left out.
+
+    `_mentions` is the same in C (_ctext.c mention_counts, one walk over the
+    characters instead of a findall and a Counter) when it was built."""
     text = "\n" + text  # the text's first word starts a sentence
     if not acronyms:
         return Counter((_ASCII_MENTION_RE if text.isascii() else _MENTION_RE).findall(text))
@@ -354,6 +359,19 @@ def _mentions(text: str, acronyms: dict[str, str]) -> dict[str, int]:
         mention = lead + blanks + after_end if after_end else lead + rest  # as _MENTION_RE matches it
         mentions[mention] = mentions.get(mention, 0) + count
     return mentions
+
+
+_mention_counts = c_function("mention_counts")
+_NOTHING_SKIPPED: frozenset[str] = frozenset()
+
+if _mention_counts is not None:
+    def mentions_c(text: str, acronyms: dict[str, str]) -> dict[str, int]:
+        # Acronyms and expansions are left out where they are in parentheses.
+        skipped = {*acronyms, *acronyms.values()} if acronyms else _NOTHING_SKIPPED
+        return _mention_counts("\n" + text, skipped)  # the first word starts a sentence
+else:
+    mentions_c = None
+_mentions = mentions_c or _mentions_python
 
 
 def _sequence(mention: str) -> tuple[str, bool]:
@@ -410,7 +428,9 @@ def _merge_partial_names(found: dict[tuple[str, ...], _Found]) -> None:
         if short.count == 0:
             continue
         size = len(short.key)
-        longer = [p for p in by_word[short.key[0]] if len(p.key) > size and p.count > 0 and _contains(p.key, short.key)]
+        # A one-word name is in every name of its by_word list: no _contains call.
+        longer = [p for p in by_word[short.key[0]]
+                  if len(p.key) > size and p.count > 0 and (size == 1 or _contains(p.key, short.key))]
         if not longer:
             continue
         target = max(longer, key=lambda p: (p.count, -p.first))

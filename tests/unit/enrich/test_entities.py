@@ -108,3 +108,54 @@ def test_decision_cache_stays_bounded(monkeypatch):
     for i in range(40):
         extractor.extract("", f"Mayor Name{i} Surname{i} met Ana Other{i} in Caracas. Name{i} spoke.")
         assert len(extractor._decided) <= 50 + 2  # cleared when full, then one mention's two forms
+
+
+def _mentions_c():
+    from processors.enrich.entities import mentions_c
+
+    from .conftest import native
+
+    return native(mentions_c)
+
+
+UNICODE_NAME_PIECES = NAME_PIECES + ["é", "É", "Ω", "Ж", "ǅ", "ϒ", "Ա", "ﬀ", "中", "3", "²", "_", "\u00a0", "’", "“", "«",
+                                     "—", "•", "[", "|", "de los", "del", "des", "bin", "(GNB)", "( GNB )", "(\u00a0GNB)"]
+
+
+def test_mentions_in_c_are_the_python_mentions_on_random_text():
+    from processors.enrich.entities import _mentions_python
+
+    mentions_c = _mentions_c()
+    acronyms = [{}, {"GNB": "Xy Al"}, {"A": "Xy"}, {"Xy": "A of Al"}]
+    for i, text in enumerate(_random_texts(3, UNICODE_NAME_PIECES, count=20000, length=30)):
+        links = acronyms[i % len(acronyms)]
+        assert list(mentions_c(text, links).items()) == list(_mentions_python(text, links).items()), repr(text)
+
+
+def test_mentions_in_c_are_the_python_mentions_on_the_corpus(extractor):
+    from processors.enrich.entities import _mentions_python
+
+    from .conftest import corpus_path
+
+    mentions_c = _mentions_c()
+    for path in sorted(corpus_path("news-labeled").rglob("*.txt"))[::7]:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        links = extractor._acronyms(text)
+        assert list(mentions_c(text, links).items()) == list(_mentions_python(text, links).items()), path
+
+
+def test_mention_counts_in_c_rejects_what_is_not_text_and_a_set():
+    from processors.enrich.native import c_function
+
+    mention_counts = _mentions_c() and c_function("mention_counts")
+    with pytest.raises(TypeError):
+        mention_counts(b"bytes", set())
+    with pytest.raises(TypeError):
+        mention_counts("text", ["GNB"])
+
+
+def test_one_word_and_inner_partial_names_count_for_the_full_name(extractor):
+    found = by_text(extractor.extract("", "Ana María Ruiz Soto spoke. Later Ruiz Soto left, and Soto said no. "
+                                          "Ruiz agreed with María Ruiz Soto."))
+    assert found["Ana María Ruiz Soto"].count == 5
+    assert not {"Ruiz Soto", "Soto", "Ruiz", "María Ruiz Soto"} & set(found)
