@@ -23,6 +23,9 @@
  *   (story._shared_counts_python): the story index compares an article's
  *   min-hashes with dozens of stories' per article.
  *
+ * - language_votes(sample, votes, languages): processors.enrich.language.
+ *   votes_python, the function-word vote of the language step.
+ *
  * - mention_counts(text, skipped): processors.enrich.entities._mentions_python,
  *   the entity step's capitalised sequences counted in one forward walk.
  *
@@ -1017,6 +1020,54 @@ fail:
     return NULL;
 }
 
+/* ---- language_votes ---------------------------------------------------------- */
+
+/* language.votes_python: for each language, how many words of the sample are among
+ * its function words; `votes` maps a word to the bytes of its languages' indexes. */
+static PyObject *language_votes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_Check(args[0]) || !PyDict_Check(args[1]) || !PyLong_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "language_votes(sample: list, votes: dict, languages: int)");
+        return NULL;
+    }
+    PyObject *sample = args[0], *votes = args[1];
+    Py_ssize_t languages = PyLong_AsSsize_t(args[2]);
+    if (languages < 0 || languages > 256) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "languages must be 0..256");
+        return NULL;
+    }
+    Py_ssize_t counts[256] = {0};
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(sample); i++) {
+        PyObject *indexes = PyDict_GetItemWithError(votes, PyList_GET_ITEM(sample, i));   /* borrowed */
+        if (indexes == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            continue;
+        }
+        if (!PyBytes_Check(indexes)) {
+            PyErr_SetString(PyExc_TypeError, "a word's languages must be bytes of their indexes");
+            return NULL;
+        }
+        const unsigned char *at = (const unsigned char *)PyBytes_AS_STRING(indexes);
+        for (Py_ssize_t j = 0; j < PyBytes_GET_SIZE(indexes); j++)
+            if (at[j] < languages)
+                counts[at[j]]++;
+    }
+    PyObject *out = PyList_New(languages);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t k = 0; k < languages; k++) {
+        PyObject *count = PyLong_FromSsize_t(counts[k]);
+        if (count == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, k, count);
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_O, "Surface words in order, with \"\" where punctuation or a line ends a phrase."},
     {"keyword_runs", (PyCFunction)(void (*)(void))keyword_runs, METH_FASTCALL,
@@ -1030,6 +1081,8 @@ static PyMethodDef methods[] = {
     {"shared_words", shared_words, METH_NOARGS, "How many distinct words scan() and fold_joined() share now."},
     {"mention_counts", (PyCFunction)(void (*)(void))mention_counts, METH_FASTCALL,
      "_MENTION_RE.findall(text) counted, without the skipped sequences in parentheses."},
+    {"language_votes", (PyCFunction)(void (*)(void))language_votes, METH_FASTCALL,
+     "How many words of the sample are function words of each language (language.votes_python)."},
     {NULL, NULL, 0, NULL},
 };
 

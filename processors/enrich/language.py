@@ -31,6 +31,7 @@ from itertools import chain, islice
 import structlog
 
 from processors.enrich.data import background_languages, read_background, stopwords
+from processors.enrich.native import c_function
 from processors.enrich.text import Analysis
 
 log = structlog.get_logger(__name__)
@@ -152,16 +153,24 @@ def _ascii_letters(text: str) -> int:
 
 
 # The vote adds, for each word of the sample, one to every language the word is
-# a function word of. Each word's languages are packed into one integer, one
-# 16-bit counter per language, so the whole vote is a sum of integers done in C
-# (sum(map(...))) instead of a Python loop over words and languages.
+# a function word of. In C (_ctext.c language_votes) each word's languages are
+# a bytes of their indexes; the Python reference packs them into one integer,
+# one 16-bit counter per language, so that its vote is a sum of integers done
+# in C (sum(map(...))) instead of a Python loop over words and languages.
 _COUNTER_BITS = 16
 assert SAMPLE_WORDS < 1 << _COUNTER_BITS, "a language's counter must not overflow into the next"
 
 
+@dataclass(frozen=True)
+class _FunctionWords:
+    languages: tuple[str, ...]
+    packed: dict[str, int]      # word -> its packed vote (Python reference)
+    indexes: dict[str, bytes]   # word -> the indexes of its languages (C)
+
+
 @lru_cache(maxsize=1)
-def _function_words() -> tuple[tuple[str, ...], dict[str, int]]:
-    """Languages, and word -> its packed vote (one counter per language it is a most common word of)."""
+def _function_words() -> _FunctionWords:
+    """Languages, and each word's languages (those it is a most common word of)."""
     table: dict[str, frozenset[str]] = {}
     for lang in background_languages():
         table[lang] = frozenset(list(read_background(lang))[:FUNCTION_WORDS_PER_LANGUAGE])
@@ -170,11 +179,32 @@ def _function_words() -> tuple[tuple[str, ...], dict[str, int]]:
         if words:
             table.setdefault(lang, words)
     languages = tuple(sorted(table))
-    votes: dict[str, int] = {}
+    assert len(languages) <= 256, "language indexes are bytes"
+    packed: dict[str, int] = {}
+    indexes: dict[str, bytes] = {}
     for i, lang in enumerate(languages):
         for word in table[lang]:
-            votes[word] = votes.get(word, 0) + (1 << (_COUNTER_BITS * i))
-    return languages, votes
+            packed[word] = packed.get(word, 0) + (1 << (_COUNTER_BITS * i))
+            indexes[word] = indexes.get(word, b"") + bytes([i])
+    return _FunctionWords(languages, packed, indexes)
+
+
+def votes_python(sample: list[str], words: _FunctionWords) -> list[int]:
+    """How many words of the sample are function words of each language (in the order of
+    words.languages). `votes_c` is the same in C (_ctext.c) when it was built."""
+    packed = words.packed
+    votes = sum(map(packed.__getitem__, filter(packed.__contains__, sample)))
+    mask = (1 << _COUNTER_BITS) - 1
+    return [(votes >> (_COUNTER_BITS * i)) & mask for i in range(len(words.languages))]
+
+
+_language_votes = c_function("language_votes")
+if _language_votes is not None:
+    def votes_c(sample: list[str], words: _FunctionWords) -> list[int]:
+        return _language_votes(sample, words.indexes, len(words.languages))
+else:
+    votes_c = None
+_votes = votes_c or votes_python
 
 
 def vote_function_words(tokens: list[str]) -> tuple[str | None, float, float]:
@@ -182,11 +212,8 @@ def vote_function_words(tokens: list[str]) -> tuple[str | None, float, float]:
     sample = tokens[:SAMPLE_WORDS]
     if not sample:
         return None, 0.0, 0.0
-    languages, votes = _function_words()
-    packed = sum(map(votes.__getitem__, filter(votes.__contains__, sample)))
-    mask = (1 << _COUNTER_BITS) - 1
-    hits = [(packed >> (_COUNTER_BITS * i)) & mask for i in range(len(languages))]
-    ranked = sorted(zip(hits, languages), reverse=True)
+    words = _function_words()
+    ranked = sorted(zip(_votes(sample, words), words.languages), reverse=True)
     total = len(sample)
     second = ranked[1][0] / total if len(ranked) > 1 else 0.0
     return ranked[0][1], ranked[0][0] / total, second

@@ -107,3 +107,34 @@ def test_function_word_vote_is_a_plain_count():
     sample = words[:300]
     ranked = sorted(((sum(w in table[lang] for w in sample), lang) for lang in table), reverse=True)
     assert vote_function_words(words) == (ranked[0][1], ranked[0][0] / 300, ranked[1][0] / 300)
+
+
+def test_function_word_vote_in_c_counts_as_the_python_reference():
+    import random
+
+    from processors.enrich.language import _function_words, votes_c, votes_python
+
+    from .conftest import native
+
+    native(votes_c)
+    words = _function_words()
+    vocabulary = sorted(words.indexes)[:400] + ["zorblat", "", "ñandú", "中文"]
+    rng = random.Random(5)
+    for _ in range(500):
+        sample = [rng.choice(vocabulary) for _ in range(rng.randint(0, 300))]
+        assert votes_c(sample, words) == votes_python(sample, words)
+    assert sum(votes_c(["the"], words)) == len(words.indexes["the"]) >= 1
+
+
+def test_function_word_vote_in_c_refuses_a_malformed_table():
+    from processors.enrich.language import votes_c
+
+    from .conftest import native
+
+    native(votes_c)
+    from processors.enrich._ctext import language_votes
+
+    with pytest.raises(TypeError, match="bytes of their indexes"):
+        language_votes(["the"], {"the": 3}, 2)
+    with pytest.raises(ValueError, match="0..256"):
+        language_votes([], {}, 300)
