@@ -675,6 +675,202 @@ static PyObject *shared_counts(PyObject *module, PyObject *const *args, Py_ssize
     return out;
 }
 
+/* ---- term_counts, phrase_count (topics) ------------------------------------ */
+
+/* term_counts(tokens, terms): how many times each token that is in `terms` (a set)
+ * occurs (topics._term_counts_python). One set lookup per token in a C loop, where
+ * filter() called set.__contains__ as a Python method for each of ~600 tokens. */
+static PyObject *term_counts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_Check(args[0]) || !PyAnySet_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "term_counts(tokens: list, terms: set)");
+        return NULL;
+    }
+    PyObject *tokens = args[0], *terms = args[1];
+    PyObject *counts = PyDict_New();
+    if (counts == NULL)
+        return NULL;
+    /* The list is read again each turn: hashing a token that is not a str may run Python code. */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(tokens); i++) {
+        PyObject *token = PyList_GET_ITEM(tokens, i);
+        Py_INCREF(token);
+        int found = PySet_Contains(terms, token);
+        PyObject *count = NULL;
+        if (found > 0) {
+            PyObject *before = PyDict_GetItemWithError(counts, token);   /* borrowed */
+            Py_ssize_t n = before == NULL ? 0 : PyLong_AsSsize_t(before);
+            if (!PyErr_Occurred())
+                count = PyLong_FromSsize_t(n + 1);
+            if (count == NULL || PyDict_SetItem(counts, token, count) < 0)
+                found = -1;
+            Py_XDECREF(count);
+        }
+        Py_DECREF(token);
+        if (found < 0) {
+            Py_DECREF(counts);
+            return NULL;
+        }
+    }
+    return counts;
+}
+
+/* 1 when token (a str) has the characters of word (a str), 0 when not, -1 when token
+ * is not a str. A str is stored in its narrowest kind, so equal text has equal kinds. */
+static int same_text(PyObject *token, PyObject *word)
+{
+    if (token == word)
+        return 1;
+    if (!PyUnicode_Check(token) || PyUnicode_READY(token) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "phrase_count(): a token must be a str");
+        return -1;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(token);
+    int kind = PyUnicode_KIND(token);
+    return n == PyUnicode_GET_LENGTH(word) && kind == PyUnicode_KIND(word) &&
+           memcmp(PyUnicode_DATA(token), PyUnicode_DATA(word), (size_t)n * kind) == 0;
+}
+
+/* phrase_count(tokens, words, first_count): the positions where the tokens read `words`
+ * (overlapping ones too), given that words[0] occurs first_count times
+ * (topics._phrase_count_python). Lengths and bytes compared, no object built. */
+static PyObject *phrase_count(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_Check(args[0]) || !PyTuple_Check(args[1]) || PyTuple_GET_SIZE(args[1]) == 0) {
+        PyErr_SetString(PyExc_TypeError, "phrase_count(tokens: list, words: non-empty tuple of str, first_count: int)");
+        return NULL;
+    }
+    PyObject *tokens = args[0], *words = args[1];
+    Py_ssize_t first_count = PyLong_AsSsize_t(args[2]);
+    if (first_count == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(words), size = PyList_GET_SIZE(tokens);
+    for (Py_ssize_t j = 0; j < n; j++) {
+        PyObject *word = PyTuple_GET_ITEM(words, j);
+        if (!PyUnicode_Check(word) || PyUnicode_READY(word) < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "phrase_count(): a word must be a str");
+            return NULL;
+        }
+    }
+    PyObject *first = PyTuple_GET_ITEM(words, 0);
+    Py_ssize_t found = 0, seen = 0;
+    for (Py_ssize_t i = 0; i + n <= size && seen < first_count; i++) {
+        int same = same_text(PyList_GET_ITEM(tokens, i), first);
+        if (same == 0)
+            continue;
+        seen++;
+        for (Py_ssize_t j = 1; same > 0 && j < n; j++)
+            same = same_text(PyList_GET_ITEM(tokens, i + j), PyTuple_GET_ITEM(words, j));
+        if (same < 0)
+            return NULL;
+        found += same;
+    }
+    return PyLong_FromSsize_t(found);
+}
+
+/* term_contributions(found, gains): what each topic's terms found in an article add
+ * (topics._contributions_python). found: (topic, weight, term) -> count; each adds
+ * weight * gain(count), gain(n) = gains[n], or 1 + log(n) past the table. Sorted by
+ * value, term and topic, all descending (a topic's parts so come by value, then
+ * term), then grouped: topic -> (values, terms). */
+typedef struct {
+    double value;
+    PyObject *term;    /* borrowed from found's keys */
+    PyObject *topic;
+} Part;
+
+/* Descending by value, term, topic (str compared as Python does: by code point). */
+static int part_order(const void *a, const void *b)
+{
+    const Part *x = a, *y = b;
+    if (x->value != y->value)
+        return x->value < y->value ? 1 : -1;
+    int c = PyUnicode_Compare(x->term, y->term);
+    return c != 0 ? -c : -PyUnicode_Compare(x->topic, y->topic);
+}
+
+/* One entry of found as a Part; types checked here, so that part_order and the grouping
+ * run no Python code while the parts borrow found's objects. */
+static int part_of(PyObject *entry, PyObject *count, PyObject *gains, Part *part)
+{
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3 || !PyUnicode_Check(PyTuple_GET_ITEM(entry, 0)) ||
+        !PyUnicode_Check(PyTuple_GET_ITEM(entry, 2)) || !PyLong_Check(count) ||
+        !(PyFloat_CheckExact(PyTuple_GET_ITEM(entry, 1)) || PyLong_CheckExact(PyTuple_GET_ITEM(entry, 1)))) {
+        PyErr_SetString(PyExc_TypeError, "term_contributions(): found maps (topic: str, weight: float, term: str) to an int");
+        return -1;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(count);
+    double weight = PyFloat_AsDouble(PyTuple_GET_ITEM(entry, 1));
+    if ((n == -1 || weight == -1.0) && PyErr_Occurred())
+        return -1;
+    double gain;
+    if (n >= 0 && n < PyList_GET_SIZE(gains)) {
+        gain = PyFloat_AsDouble(PyList_GET_ITEM(gains, n));
+        if (gain == -1.0 && PyErr_Occurred())
+            return -1;
+    } else {
+        gain = 1 + log((double)n);   /* beyond the table: the C library's log, as math.log */
+    }
+    part->value = weight * gain;
+    part->term = PyTuple_GET_ITEM(entry, 2);
+    part->topic = PyTuple_GET_ITEM(entry, 0);
+    return 0;
+}
+
+/* topic -> (values, terms) of the sorted parts. */
+static PyObject *group_parts(const Part *parts, Py_ssize_t n)
+{
+    PyObject *by_topic = PyDict_New();
+    if (by_topic == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyDict_GetItemWithError(by_topic, parts[i].topic);   /* borrowed */
+        if (pair == NULL) {
+            if (PyErr_Occurred())
+                goto fail;
+            PyObject *values = PyList_New(0), *terms = PyList_New(0);
+            pair = (values == NULL || terms == NULL) ? NULL : PyTuple_Pack(2, values, terms);
+            Py_XDECREF(values);
+            Py_XDECREF(terms);
+            int rc = pair == NULL ? -1 : PyDict_SetItem(by_topic, parts[i].topic, pair);
+            Py_XDECREF(pair);
+            if (rc < 0)
+                goto fail;
+        }
+        PyObject *value = PyFloat_FromDouble(parts[i].value);
+        int rc = value == NULL ? -1 : PyList_Append(PyTuple_GET_ITEM(pair, 0), value);
+        Py_XDECREF(value);
+        if (rc < 0 || PyList_Append(PyTuple_GET_ITEM(pair, 1), parts[i].term) < 0)
+            goto fail;
+    }
+    return by_topic;
+fail:
+    Py_DECREF(by_topic);
+    return NULL;
+}
+
+static PyObject *term_contributions(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyDict_Check(args[0]) || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "term_contributions(found: dict, gains: list of float)");
+        return NULL;
+    }
+    PyObject *found = args[0], *gains = args[1], *entry, *count, *result = NULL;
+    Py_ssize_t n = PyDict_GET_SIZE(found), pos = 0, i = 0;
+    Part *parts = PyMem_New(Part, n > 0 ? n : 1);
+    if (parts == NULL)
+        return PyErr_NoMemory();
+    while (PyDict_Next(found, &pos, &entry, &count))
+        if (part_of(entry, count, gains, &parts[i++]) < 0)
+            goto done;
+    qsort(parts, n, sizeof(Part), part_order);
+    result = group_parts(parts, n);
+done:
+    PyMem_Free(parts);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_O, "Surface words in order, with \"\" where punctuation or a line ends a phrase."},
     {"keyword_runs", (PyCFunction)(void (*)(void))keyword_runs, METH_FASTCALL,
@@ -685,6 +881,12 @@ static PyMethodDef methods[] = {
      "(the tokens folded, the same joined by separator)."},
     {"shared_counts", (PyCFunction)(void (*)(void))shared_counts, METH_FASTCALL,
      "How many 8-byte words each candidate shares with packed."},
+    {"term_counts", (PyCFunction)(void (*)(void))term_counts, METH_FASTCALL,
+     "token -> occurrences, for the tokens in terms."},
+    {"phrase_count", (PyCFunction)(void (*)(void))phrase_count, METH_FASTCALL,
+     "How many times the tokens read words (overlapping occurrences too)."},
+    {"term_contributions", (PyCFunction)(void (*)(void))term_contributions, METH_FASTCALL,
+     "topic -> (values, terms) of the terms found, by value then term."},
     {NULL, NULL, 0, NULL},
 };
 

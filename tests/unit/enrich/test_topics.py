@@ -101,20 +101,90 @@ def test_missing_taxonomy_dir_is_an_error(tmp_path):
         load_taxonomy(tmp_path / "nope")
 
 
+def _random_tokens(rng, vocab, longest=14):
+    return [rng.choice(vocab) for _ in range(rng.randint(0, longest))]
+
+
 def test_phrases_are_counted_like_a_word_by_word_scan():
     import random
 
-    from processors.enrich.topics import _count_phrase, _Entry, _joined, _Phrase
+    from processors.enrich.topics import _phrase_count_python, phrase_count
 
     rng = random.Random(3)
-    vocab = ["a", "b", "ab", "", "ba"]
+    vocab = ["a", "b", "ab", "", "ba", "é", "ü"]   # "" is a BREAK; "é"/"ü": other str kinds
     for _ in range(5000):
-        tokens = [rng.choice(vocab) for _ in range(rng.randint(0, 14))]
-        words = [rng.choice(["a", "b", "ab"]) for _ in range(rng.randint(2, 3))]
-        phrase = _Phrase.of(words, _Entry("t", 1.0, "t"))
-        expected = _count_phrase(tokens, tuple(words), tokens.count(words[0]))
-        if not phrase.overlaps_itself:
-            assert _joined(tokens).count(phrase.needle) == expected, (tokens, words)
+        tokens = _random_tokens(rng, vocab)
+        words = tuple(rng.choice(["a", "b", "ab", "é"]) for _ in range(rng.randint(2, 3)))  # "a a": overlaps itself
+        n = len(words)
+        expected = sum(tokens[i:i + n] == list(words) for i in range(len(tokens)))
+        first_count = tokens.count(words[0])
+        assert _phrase_count_python(tokens, words, first_count) == expected, (tokens, words)
+        assert phrase_count(tokens, words, first_count) == expected, (tokens, words)
+
+
+def test_phrase_count_in_c_gives_the_python_counts():
+    from processors.enrich.topics import phrase_count_c
+
+    from .conftest import native
+
+    count = native(phrase_count_c)
+    # tokens that are not the term's own objects, of every str kind
+    tokens = "".join(["bye bye bye x", " ", "bye", " ", "ω bye ω ω", " ", "𝔸 𝔸 𝔸"]).split()
+    assert count(tokens, ("bye", "bye"), tokens.count("bye")) == 2
+    assert count(tokens, ("ω", "ω"), 3) == 1
+    assert count(tokens, ("𝔸", "𝔸"), 3) == 2
+    assert count(tokens, ("bye", "bye", "bye"), 5) == 1
+    assert count([], ("a", "b"), 0) == 0
+    assert count(["a", "b"], ("a", "b"), 0) == 0   # first_count bounds the scan, as list.index does
+    with pytest.raises(TypeError):
+        count(["a", 1], ("a", "b"), 1)
+    with pytest.raises(TypeError):
+        count(["a"], (), 1)
+
+
+def test_term_counts_in_c_gives_the_python_counts():
+    import random
+
+    from processors.enrich.topics import _term_counts_python, term_counts_c
+
+    from .conftest import native
+
+    count = native(term_counts_c)
+    rng = random.Random(5)
+    vocab = ["a", "b", "ab", "", "é", "ω", "𝔸"]
+    for _ in range(2000):
+        tokens = _random_tokens(rng, vocab, 40)
+        terms = frozenset(rng.sample(vocab, rng.randint(0, len(vocab))))
+        assert count(tokens, terms) == _term_counts_python(tokens, terms), (tokens, terms)
+        assert count(tokens, set(terms)) == _term_counts_python(tokens, terms)
+    with pytest.raises(TypeError):
+        count(("a",), frozenset())
+
+
+def test_term_contributions_in_c_give_the_python_parts_bit_for_bit():
+    import random
+
+    from processors.enrich.topics import _COUNT_GAINS, _contributions_python, _Entry, term_contributions_c
+
+    from .conftest import native
+
+    contributions = native(term_contributions_c)
+    rng = random.Random(7)
+    terms = ["war", "army", "troops", "armed forces", "ejército", "δ", "𝔸"]
+    for _ in range(3000):
+        found = {}
+        for _ in range(rng.randint(0, 12)):
+            weight = rng.choice([1.0, 1.5, 2.0, 3, 0.1 * rng.randint(1, 50)])   # ties, and an int
+            entry = _Entry(rng.choice(["politics", "conflict_war", "sport"]), weight, rng.choice(terms))
+            found[entry] = rng.choice([1, 2, 3, 64, 65, 1000])   # 65 and beyond: past the table
+        expected = _contributions_python(found, _COUNT_GAINS)
+        got = contributions(found, _COUNT_GAINS)
+        assert list(got) == list(expected)
+        for topic, (values, topic_terms) in expected.items():
+            assert [v.hex() for v in got[topic][0]] == [v.hex() for v in values]
+            assert got[topic][1] == topic_terms
+    with pytest.raises(TypeError):
+        contributions({("t", "heavy", "x"): 1}, _COUNT_GAINS)
 
 
 def test_a_phrase_that_overlaps_itself_counts_every_occurrence():
