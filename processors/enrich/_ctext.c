@@ -675,98 +675,213 @@ static PyObject *shared_counts(PyObject *module, PyObject *const *args, Py_ssize
     return out;
 }
 
-/* ---- term_counts, phrase_count (topics) ------------------------------------ */
+/* ---- word_hits, term_contributions (topics) --------------------------------- */
 
-/* term_counts(tokens, terms): how many times each token that is in `terms` (a set)
- * occurs (topics._term_counts_python). One set lookup per token in a C loop, where
- * filter() called set.__contains__ as a Python method for each of ~600 tokens. */
-static PyObject *term_counts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* word_hits(tokens, term_words, by_first_word): topics._word_hits_python, the topic
+ * terms found in one token list. The tokens are counted in a small open-addressing
+ * table of the article's term words (no dict update, no int object per hit), and
+ * phrases are found by comparing lengths and bytes from their first word. Keep in
+ * step with topics.Lexicon.by_first_word (word -> (entries, phrases)) and _Phrase
+ * (words, later_words, entry). */
+typedef struct {
+    PyObject *word;   /* borrowed from term_words; NULL: an empty slot */
+    Py_hash_t hash;
+    Py_ssize_t count;
+} Slot;
+
+typedef struct {
+    Slot *slots;
+    size_t mask;
+} Table;
+
+/* Two exact str with the same characters (a str is stored in its narrowest kind,
+ * so equal text has equal kinds). */
+static int same_text(PyObject *a, PyObject *b)
 {
-    if (nargs != 2 || !PyList_Check(args[0]) || !PyAnySet_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "term_counts(tokens: list, terms: set)");
-        return NULL;
-    }
-    PyObject *tokens = args[0], *terms = args[1];
-    PyObject *counts = PyDict_New();
-    if (counts == NULL)
-        return NULL;
-    /* The list is read again each turn: hashing a token that is not a str may run Python code. */
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(tokens); i++) {
-        PyObject *token = PyList_GET_ITEM(tokens, i);
-        Py_INCREF(token);
-        int found = PySet_Contains(terms, token);
-        PyObject *count = NULL;
-        if (found > 0) {
-            PyObject *before = PyDict_GetItemWithError(counts, token);   /* borrowed */
-            Py_ssize_t n = before == NULL ? 0 : PyLong_AsSsize_t(before);
-            if (!PyErr_Occurred())
-                count = PyLong_FromSsize_t(n + 1);
-            if (count == NULL || PyDict_SetItem(counts, token, count) < 0)
-                found = -1;
-            Py_XDECREF(count);
-        }
-        Py_DECREF(token);
-        if (found < 0) {
-            Py_DECREF(counts);
-            return NULL;
-        }
-    }
-    return counts;
+    if (a == b)
+        return 1;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(a);
+    int kind = PyUnicode_KIND(a);
+    return n == PyUnicode_GET_LENGTH(b) && kind == PyUnicode_KIND(b) &&
+           memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * kind) == 0;
 }
 
-/* 1 when token (a str) has the characters of word (a str), 0 when not, -1 when token
- * is not a str. A str is stored in its narrowest kind, so equal text has equal kinds. */
-static int same_text(PyObject *token, PyObject *word)
+/* An exact, ready str: hashing and comparing it runs no Python code. */
+static int is_text(PyObject *o)
 {
-    if (token == word)
-        return 1;
-    if (!PyUnicode_Check(token) || PyUnicode_READY(token) < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "phrase_count(): a token must be a str");
+    return PyUnicode_CheckExact(o) && PyUnicode_READY(o) == 0;
+}
+
+/* The slot of word, or the empty slot where it would go. */
+static Slot *slot_of(const Table *t, PyObject *word, Py_hash_t hash)
+{
+    size_t i = (size_t)hash & t->mask;
+    while (t->slots[i].word != NULL && !(t->slots[i].hash == hash && same_text(t->slots[i].word, word)))
+        i = (i + 1) & t->mask;
+    return &t->slots[i];
+}
+
+/* A table of the words of a set (at most half full), each counted 0 times. */
+static int table_of(PyObject *words, Table *t)
+{
+    size_t size = 8;
+    while (size < 2 * (size_t)PySet_GET_SIZE(words))
+        size <<= 1;
+    t->mask = size - 1;
+    t->slots = PyMem_Calloc(size, sizeof(Slot));
+    if (t->slots == NULL) {
+        PyErr_NoMemory();
         return -1;
     }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(token);
-    int kind = PyUnicode_KIND(token);
-    return n == PyUnicode_GET_LENGTH(word) && kind == PyUnicode_KIND(word) &&
-           memcmp(PyUnicode_DATA(token), PyUnicode_DATA(word), (size_t)n * kind) == 0;
+    PyObject *it = PyObject_GetIter(words), *word;
+    if (it == NULL)
+        return -1;
+    while ((word = PyIter_Next(it)) != NULL) {
+        Py_hash_t hash = is_text(word) ? PyObject_Hash(word) : -1;
+        Py_DECREF(word);   /* the set holds it */
+        if (hash == -1) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "word_hits(): a term word must be a str");
+            break;
+        }
+        Slot *slot = slot_of(t, word, hash);
+        slot->word = word;
+        slot->hash = hash;
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
 }
 
-/* phrase_count(tokens, words, first_count): the positions where the tokens read `words`
- * (overlapping ones too), given that words[0] occurs first_count times
- * (topics._phrase_count_python). Lengths and bytes compared, no object built. */
-static PyObject *phrase_count(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* How many times a word (an exact str: its hash cannot fail) has been counted
+ * (0: not a term word of the article). */
+static Py_ssize_t count_of(const Table *t, PyObject *word)
 {
-    if (nargs != 3 || !PyList_Check(args[0]) || !PyTuple_Check(args[1]) || PyTuple_GET_SIZE(args[1]) == 0) {
-        PyErr_SetString(PyExc_TypeError, "phrase_count(tokens: list, words: non-empty tuple of str, first_count: int)");
-        return NULL;
-    }
-    PyObject *tokens = args[0], *words = args[1];
-    Py_ssize_t first_count = PyLong_AsSsize_t(args[2]);
-    if (first_count == -1 && PyErr_Occurred())
-        return NULL;
-    Py_ssize_t n = PyTuple_GET_SIZE(words), size = PyList_GET_SIZE(tokens);
-    for (Py_ssize_t j = 0; j < n; j++) {
-        PyObject *word = PyTuple_GET_ITEM(words, j);
-        if (!PyUnicode_Check(word) || PyUnicode_READY(word) < 0) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "phrase_count(): a word must be a str");
-            return NULL;
-        }
-    }
+    return slot_of(t, word, PyObject_Hash(word))->count;
+}
+
+/* The positions where tokens read the phrase's words (overlapping ones too), found from
+ * its first word, which occurs first_count times. */
+static Py_ssize_t phrase_count(PyObject *tokens, PyObject *words, Py_ssize_t first_count)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(words), size = PyList_GET_SIZE(tokens), found = 0, seen = 0;
     PyObject *first = PyTuple_GET_ITEM(words, 0);
-    Py_ssize_t found = 0, seen = 0;
     for (Py_ssize_t i = 0; i + n <= size && seen < first_count; i++) {
-        int same = same_text(PyList_GET_ITEM(tokens, i), first);
-        if (same == 0)
+        if (!same_text(PyList_GET_ITEM(tokens, i), first))
             continue;
         seen++;
-        for (Py_ssize_t j = 1; same > 0 && j < n; j++)
-            same = same_text(PyList_GET_ITEM(tokens, i + j), PyTuple_GET_ITEM(words, j));
-        if (same < 0)
-            return NULL;
-        found += same;
+        Py_ssize_t j = 1;
+        while (j < n && same_text(PyList_GET_ITEM(tokens, i + j), PyTuple_GET_ITEM(words, j)))
+            j++;
+        found += j == n;
     }
-    return PyLong_FromSsize_t(found);
+    return found;
+}
+
+/* found[key] = n */
+static int set_count(PyObject *found, PyObject *key, Py_ssize_t n)
+{
+    PyObject *count = PyLong_FromSsize_t(n);
+    int rc = count == NULL ? -1 : PyDict_SetItem(found, key, count);
+    Py_XDECREF(count);
+    return rc;
+}
+
+/* The phrase's count when its later words were all counted (else none: 0). */
+static Py_ssize_t count_phrase(PyObject *tokens, const Table *t, PyObject *phrase, Py_ssize_t first_count)
+{
+    PyObject *words = PyTuple_GET_ITEM(phrase, 0);
+    for (Py_ssize_t j = 1; j < PyTuple_GET_SIZE(words); j++)
+        if (count_of(t, PyTuple_GET_ITEM(words, j)) == 0)
+            return 0;
+    return phrase_count(tokens, words, first_count);
+}
+
+/* (entries, phrases) of by_first_word, with every type word_hits relies on. */
+static int is_index(PyObject *index)
+{
+    if (!PyTuple_Check(index) || PyTuple_GET_SIZE(index) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(index, 0)) ||
+        !PyTuple_Check(PyTuple_GET_ITEM(index, 1)))
+        return 0;
+    PyObject *phrases = PyTuple_GET_ITEM(index, 1);
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(phrases); k++) {
+        PyObject *phrase = PyTuple_GET_ITEM(phrases, k), *words;
+        if (!PyTuple_Check(phrase) || PyTuple_GET_SIZE(phrase) < 3 || !PyTuple_Check(words = PyTuple_GET_ITEM(phrase, 0)) ||
+            PyTuple_GET_SIZE(words) == 0)
+            return 0;
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(words); j++)
+            if (!is_text(PyTuple_GET_ITEM(words, j)))
+                return 0;
+    }
+    return 1;
+}
+
+/* Each counted word's entries and phrases, in the order the words first occur. */
+static int add_hits(PyObject *found, PyObject *tokens, const Table *t, const Py_ssize_t *order, Py_ssize_t n,
+                    PyObject *by_first_word)
+{
+    for (Py_ssize_t k = 0; k < n; k++) {
+        const Slot *slot = &t->slots[order[k]];
+        PyObject *index = PyDict_GetItemWithError(by_first_word, slot->word);   /* borrowed */
+        if (index == NULL) {
+            if (PyErr_Occurred())
+                return -1;
+            continue;   /* a later word of a phrase only */
+        }
+        if (!is_index(index)) {
+            PyErr_SetString(PyExc_TypeError, "word_hits(): by_first_word maps a word to (entries, phrases)");
+            return -1;
+        }
+        PyObject *entries = PyTuple_GET_ITEM(index, 0), *phrases = PyTuple_GET_ITEM(index, 1);
+        for (Py_ssize_t e = 0; e < PyTuple_GET_SIZE(entries); e++)
+            if (set_count(found, PyTuple_GET_ITEM(entries, e), slot->count) < 0)
+                return -1;
+        for (Py_ssize_t p = 0; p < PyTuple_GET_SIZE(phrases); p++) {
+            PyObject *phrase = PyTuple_GET_ITEM(phrases, p);
+            Py_ssize_t c = count_phrase(tokens, t, phrase, slot->count);
+            if (c && set_count(found, PyTuple_GET_ITEM(phrase, 2), c) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *word_hits(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_Check(args[0]) || !PyAnySet_Check(args[1]) || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "word_hits(tokens: list, term_words: set, by_first_word: dict)");
+        return NULL;
+    }
+    PyObject *tokens = args[0], *found = NULL;
+    Table t = {NULL, 0};
+    Py_ssize_t *order = NULL, counted = 0;   /* slots in the order their words first occur */
+    if (table_of(args[1], &t) < 0)
+        goto done;
+    if ((order = PyMem_New(Py_ssize_t, t.mask + 1)) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* No Python code runs from here on (exact str only), so the list stays as it is. */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(tokens); i++) {
+        PyObject *token = PyList_GET_ITEM(tokens, i);
+        if (!is_text(token)) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "word_hits(): a token must be a str");
+            goto done;
+        }
+        Py_hash_t hash = PyObject_Hash(token);
+        if (hash == -1)
+            goto done;
+        Slot *slot = slot_of(&t, token, hash);
+        if (slot->word != NULL && slot->count++ == 0)
+            order[counted++] = slot - t.slots;
+    }
+    found = PyDict_New();
+    if (found != NULL && add_hits(found, tokens, &t, order, counted, args[2]) < 0)
+        Py_CLEAR(found);
+done:
+    PyMem_Free(order);
+    PyMem_Free(t.slots);
+    return found;
 }
 
 /* term_contributions(found, gains): what each topic's terms found in an article add
@@ -881,10 +996,8 @@ static PyMethodDef methods[] = {
      "(the tokens folded, the same joined by separator)."},
     {"shared_counts", (PyCFunction)(void (*)(void))shared_counts, METH_FASTCALL,
      "How many 8-byte words each candidate shares with packed."},
-    {"term_counts", (PyCFunction)(void (*)(void))term_counts, METH_FASTCALL,
-     "token -> occurrences, for the tokens in terms."},
-    {"phrase_count", (PyCFunction)(void (*)(void))phrase_count, METH_FASTCALL,
-     "How many times the tokens read words (overlapping occurrences too)."},
+    {"word_hits", (PyCFunction)(void (*)(void))word_hits, METH_FASTCALL,
+     "entry -> occurrences of the topic terms found in tokens (topics._word_hits_python)."},
     {"term_contributions", (PyCFunction)(void (*)(void))term_contributions, METH_FASTCALL,
      "topic -> (values, terms) of the terms found, by value then term."},
     {NULL, NULL, 0, NULL},

@@ -136,7 +136,7 @@ def load_taxonomy(extra_dir: Path | None = None, include_defaults: bool = True) 
 
 
 class _Entry(NamedTuple):
-    """One term of one topic (a tuple: hashed in C, it is a Counter key per hit)."""
+    """One term of one topic (a tuple: hashed in C, it is a dict key per term found)."""
 
     topic: str
     weight: float
@@ -190,26 +190,7 @@ class Lexicon:
     def hits(self, tokens: list[str], term_words: frozenset[str] | None = None) -> dict[_Entry, int]:
         """entry -> occurrences in tokens. `term_words`: `words_in` of a set holding every
         word of `tokens` (default: every term word)."""
-        found: dict[_Entry, int] = {}
-        # Most of an article's words are in no term: term_counts keeps the few dozen
-        # that are, so that the Python loop below only sees those. With the article's
-        # term words, it looks tokens up in a small set that stays in the CPU cache,
-        # where the lexicon's, looked up for every token, did not.
-        counts = term_counts(tokens, self.term_words if term_words is None else term_words)
-        present = counts.keys()
-        by_first_word = self.by_first_word
-        for tok, n in counts.items():
-            index = by_first_word.get(tok)
-            if index is None:
-                continue  # a later word of a phrase only
-            entries, phrases = index
-            for entry in entries:
-                found[entry] = n  # one-word entries are distinct per word
-            for phrase in phrases:
-                if present >= phrase.later_words:  # a C-level subset test
-                    c = phrase_count(tokens, phrase.words, n)
-                    if c:
-                        found[phrase.entry] = c
+        found = word_hits(tokens, self.term_words if term_words is None else term_words, self.by_first_word)
         if self.prefix_lengths:
             self._prefix_hits(tokens, found)
         return found
@@ -224,16 +205,37 @@ class Lexicon:
                         found[entry] = found.get(entry, 0) + n
 
 
-def _term_counts_python(tokens: list[str], terms: frozenset[str]) -> dict[str, int]:
-    """token -> occurrences, for the tokens in `terms`. `term_counts` is this in C
-    (_ctext.c, one set lookup per token without a Python call) when it was built."""
-    return Counter(filter(terms.__contains__, tokens))
+def _word_hits_python(tokens: list[str], term_words: frozenset[str],
+                      by_first_word: dict[str, tuple[tuple[_Entry, ...], tuple[_Phrase, ...]]]) -> dict[_Entry, int]:
+    """entry -> occurrences in tokens of the one-word and phrase terms (Lexicon.by_first_word)
+    whose words are among term_words. `word_hits` is this in C (_ctext.c) when it was built:
+    there the tokens are counted in a table of the article's term words, small enough to
+    stay in the CPU cache, with no Python call per token and no dict update per hit."""
+    found: dict[_Entry, int] = {}
+    # Most of an article's words are in no term: filter them out in C (a set's
+    # __contains__ as the predicate) before counting, so that the loop below only
+    # sees the few dozen words that are.
+    counts = Counter(filter(term_words.__contains__, tokens))
+    present = counts.keys()
+    for tok, n in counts.items():
+        index = by_first_word.get(tok)
+        if index is None:
+            continue  # a later word of a phrase only
+        entries, phrases = index
+        for entry in entries:
+            found[entry] = n  # one-word entries are distinct per word
+        for phrase in phrases:
+            if present >= phrase.later_words:  # a C-level subset test
+                c = _phrase_count(tokens, phrase.words, n)
+                if c:
+                    found[phrase.entry] = c
+    return found
 
 
-def _phrase_count_python(tokens: list[str], phrase: tuple[str, ...], first_count: int) -> int:
+def _phrase_count(tokens: list[str], phrase: tuple[str, ...], first_count: int) -> int:
     """Occurrences of a phrase (overlapping ones too: "bye bye" twice in "bye bye bye")
     whose first word occurs first_count times, found with list.index (a C loop) from
-    its first word. `phrase_count` is this in C (_ctext.c) when it was built."""
+    its first word."""
     first, rest = phrase[0], list(phrase[1:])
     n, found, i = len(phrase), 0, -1
     for _ in range(first_count):
@@ -243,10 +245,8 @@ def _phrase_count_python(tokens: list[str], phrase: tuple[str, ...], first_count
     return found
 
 
-term_counts_c = c_function("term_counts")
-term_counts = term_counts_c or _term_counts_python
-phrase_count_c = c_function("phrase_count")
-phrase_count = phrase_count_c or _phrase_count_python
+word_hits_c = c_function("word_hits")
+word_hits = word_hits_c or _word_hits_python
 
 
 # 1 + ln(n): how much n occurrences of a term weigh (small n looked up).

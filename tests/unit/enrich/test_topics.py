@@ -101,64 +101,60 @@ def test_missing_taxonomy_dir_is_an_error(tmp_path):
         load_taxonomy(tmp_path / "nope")
 
 
-def _random_tokens(rng, vocab, longest=14):
-    return [rng.choice(vocab) for _ in range(rng.randint(0, longest))]
+def _random_lexicon(rng, vocab):
+    from processors.enrich.topics import Lexicon
+
+    terms = {" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 3))): 1.0 for _ in range(rng.randint(1, 6))}
+    return Lexicon({"t": TopicDef("t", terms=terms), "u": TopicDef("u", terms=dict.fromkeys(list(terms)[:2], 2.0))})
 
 
-def test_phrases_are_counted_like_a_word_by_word_scan():
+def test_terms_are_counted_like_a_word_by_word_scan():
     import random
 
-    from processors.enrich.topics import _phrase_count_python, phrase_count
+    from processors.enrich.text import BREAK
 
     rng = random.Random(3)
-    vocab = ["a", "b", "ab", "", "ba", "é", "ü"]   # "" is a BREAK; "é"/"ü": other str kinds
-    for _ in range(5000):
-        tokens = _random_tokens(rng, vocab)
-        words = tuple(rng.choice(["a", "b", "ab", "é"]) for _ in range(rng.randint(2, 3)))  # "a a": overlaps itself
-        n = len(words)
-        expected = sum(tokens[i:i + n] == list(words) for i in range(len(tokens)))
-        first_count = tokens.count(words[0])
-        assert _phrase_count_python(tokens, words, first_count) == expected, (tokens, words)
-        assert phrase_count(tokens, words, first_count) == expected, (tokens, words)
+    vocab = ["a", "b", "ab", "ß", "ω", "𝔸"]   # 1-, 2- and 4-byte str, each its own fold
+    for _ in range(3000):
+        lexicon = _random_lexicon(rng, vocab)
+        # "a a" overlaps itself; BREAK never matches a term word
+        tokens = [rng.choice(vocab + [BREAK]) for _ in range(rng.randint(0, 14))]
+        expected = {}
+        for first, (entries, phrases) in lexicon.by_first_word.items():
+            expected.update(dict.fromkeys(entries, tokens.count(first)))
+            for phrase in phrases:
+                n = len(phrase.words)
+                expected[phrase.entry] = sum(tokens[i:i + n] == list(phrase.words) for i in range(len(tokens)))
+        expected = {entry: n for entry, n in expected.items() if n}
+        assert lexicon.hits(tokens, lexicon.words_in(frozenset(tokens))) == expected, (tokens, lexicon.by_first_word)
+        assert lexicon.hits(tokens) == expected
 
 
-def test_phrase_count_in_c_gives_the_python_counts():
-    from processors.enrich.topics import phrase_count_c
-
-    from .conftest import native
-
-    count = native(phrase_count_c)
-    # tokens that are not the term's own objects, of every str kind
-    tokens = "".join(["bye bye bye x", " ", "bye", " ", "ω bye ω ω", " ", "𝔸 𝔸 𝔸"]).split()
-    assert count(tokens, ("bye", "bye"), tokens.count("bye")) == 2
-    assert count(tokens, ("ω", "ω"), 3) == 1
-    assert count(tokens, ("𝔸", "𝔸"), 3) == 2
-    assert count(tokens, ("bye", "bye", "bye"), 5) == 1
-    assert count([], ("a", "b"), 0) == 0
-    assert count(["a", "b"], ("a", "b"), 0) == 0   # first_count bounds the scan, as list.index does
-    with pytest.raises(TypeError):
-        count(["a", 1], ("a", "b"), 1)
-    with pytest.raises(TypeError):
-        count(["a"], (), 1)
-
-
-def test_term_counts_in_c_gives_the_python_counts():
+def test_word_hits_in_c_gives_the_python_hits():
     import random
 
-    from processors.enrich.topics import _term_counts_python, term_counts_c
+    from processors.enrich.text import BREAK
+    from processors.enrich.topics import _word_hits_python, word_hits_c
 
     from .conftest import native
 
-    count = native(term_counts_c)
+    hits = native(word_hits_c)
     rng = random.Random(5)
-    vocab = ["a", "b", "ab", "", "é", "ω", "𝔸"]
-    for _ in range(2000):
-        tokens = _random_tokens(rng, vocab, 40)
-        terms = frozenset(rng.sample(vocab, rng.randint(0, len(vocab))))
-        assert count(tokens, terms) == _term_counts_python(tokens, terms), (tokens, terms)
-        assert count(tokens, set(terms)) == _term_counts_python(tokens, terms)
-    with pytest.raises(TypeError):
-        count(("a",), frozenset())
+    vocab = ["a", "b", "ab", "ß", "ω", "𝔸", "bye"]
+    for _ in range(3000):
+        lexicon = _random_lexicon(rng, vocab)
+        # tokens that are not the lexicon's own str objects
+        tokens = " ".join(rng.choice(vocab + ["x"]) for _ in range(rng.randint(0, 40))).split()
+        tokens[rng.randint(0, len(tokens)):0] = [BREAK]
+        for term_words in (lexicon.words_in(frozenset(tokens)), lexicon.term_words, frozenset()):
+            expected = _word_hits_python(tokens, term_words, lexicon.by_first_word)
+            assert list(hits(tokens, term_words, lexicon.by_first_word).items()) == list(expected.items())
+    with pytest.raises(TypeError, match="a token must be a str"):
+        hits(["a", 1], frozenset({"a"}), {})
+    with pytest.raises(TypeError, match="term word must be a str"):
+        hits(["a"], frozenset({1}), {})
+    with pytest.raises(TypeError, match="entries, phrases"):
+        hits(["a"], frozenset({"a"}), {"a": "not an index"})
 
 
 def test_term_contributions_in_c_give_the_python_parts_bit_for_bit():
