@@ -23,6 +23,10 @@
  *   (story._shared_counts_python): the story index compares an article's
  *   min-hashes with dozens of stories' per article.
  *
+ * - word_hits(tokens, term_words, by_first_word) and term_contributions(...):
+ *   processors.enrich.topics, the topic terms found in an article and each
+ *   topic's contributions, by value then term.
+ *
  * - language_votes(sample, votes, languages): processors.enrich.language.
  *   votes_python, the function-word vote of the language step.
  *
@@ -1068,6 +1072,317 @@ static PyObject *language_votes(PyObject *module, PyObject *const *args, Py_ssiz
     return out;
 }
 
+/* ---- word_hits, term_contributions (topics) --------------------------------- */
+
+/* word_hits(tokens, term_words, by_first_word): topics._word_hits_python, the topic
+ * terms found in one token list. The tokens are counted in a small open-addressing
+ * table of the article's term words (no dict update, no int object per hit), and
+ * phrases are found by comparing lengths and bytes from their first word. Keep in
+ * step with topics.Lexicon.by_first_word (word -> (entries, phrases)) and _Phrase
+ * (words, later_words, entry). */
+typedef struct {
+    PyObject *word;   /* borrowed from term_words; NULL: an empty slot */
+    Py_hash_t hash;
+    Py_ssize_t count;
+} Slot;
+
+typedef struct {
+    Slot *slots;
+    size_t mask;
+} Table;
+
+/* Two exact str with the same characters (a str is stored in its narrowest kind,
+ * so equal text has equal kinds). */
+static int same_text(PyObject *a, PyObject *b)
+{
+    if (a == b)
+        return 1;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(a);
+    int kind = PyUnicode_KIND(a);
+    return n == PyUnicode_GET_LENGTH(b) && kind == PyUnicode_KIND(b) &&
+           memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * kind) == 0;
+}
+
+/* An exact, ready str: hashing and comparing it runs no Python code. */
+static int is_text(PyObject *o)
+{
+    return PyUnicode_CheckExact(o) && PyUnicode_READY(o) == 0;
+}
+
+/* The slot of word, or the empty slot where it would go. */
+static Slot *slot_of(const Table *t, PyObject *word, Py_hash_t hash)
+{
+    size_t i = (size_t)hash & t->mask;
+    while (t->slots[i].word != NULL && !(t->slots[i].hash == hash && same_text(t->slots[i].word, word)))
+        i = (i + 1) & t->mask;
+    return &t->slots[i];
+}
+
+/* A table of the words of a set (at most half full), each counted 0 times. */
+static int table_of(PyObject *words, Table *t)
+{
+    size_t size = 8;
+    while (size < 2 * (size_t)PySet_GET_SIZE(words))
+        size <<= 1;
+    t->mask = size - 1;
+    t->slots = PyMem_Calloc(size, sizeof(Slot));
+    if (t->slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject *it = PyObject_GetIter(words), *word;
+    if (it == NULL)
+        return -1;
+    while ((word = PyIter_Next(it)) != NULL) {
+        Py_hash_t hash = is_text(word) ? PyObject_Hash(word) : -1;
+        Py_DECREF(word);   /* the set holds it */
+        if (hash == -1) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "word_hits(): a term word must be a str");
+            break;
+        }
+        Slot *slot = slot_of(t, word, hash);
+        slot->word = word;
+        slot->hash = hash;
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* How many times a word (an exact str: its hash cannot fail) has been counted
+ * (0: not a term word of the article). */
+static Py_ssize_t count_of(const Table *t, PyObject *word)
+{
+    return slot_of(t, word, PyObject_Hash(word))->count;
+}
+
+/* The positions where tokens read the phrase's words (overlapping ones too), found from
+ * its first word, which occurs first_count times. */
+static Py_ssize_t phrase_count(PyObject *tokens, PyObject *words, Py_ssize_t first_count)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(words), size = PyList_GET_SIZE(tokens), found = 0, seen = 0;
+    PyObject *first = PyTuple_GET_ITEM(words, 0);
+    for (Py_ssize_t i = 0; i + n <= size && seen < first_count; i++) {
+        if (!same_text(PyList_GET_ITEM(tokens, i), first))
+            continue;
+        seen++;
+        Py_ssize_t j = 1;
+        while (j < n && same_text(PyList_GET_ITEM(tokens, i + j), PyTuple_GET_ITEM(words, j)))
+            j++;
+        found += j == n;
+    }
+    return found;
+}
+
+/* found[key] = n */
+static int set_count(PyObject *found, PyObject *key, Py_ssize_t n)
+{
+    PyObject *count = PyLong_FromSsize_t(n);
+    int rc = count == NULL ? -1 : PyDict_SetItem(found, key, count);
+    Py_XDECREF(count);
+    return rc;
+}
+
+/* The phrase's count when its later words were all counted (else none: 0). */
+static Py_ssize_t count_phrase(PyObject *tokens, const Table *t, PyObject *phrase, Py_ssize_t first_count)
+{
+    PyObject *words = PyTuple_GET_ITEM(phrase, 0);
+    for (Py_ssize_t j = 1; j < PyTuple_GET_SIZE(words); j++)
+        if (count_of(t, PyTuple_GET_ITEM(words, j)) == 0)
+            return 0;
+    return phrase_count(tokens, words, first_count);
+}
+
+/* (entries, phrases) of by_first_word, with every type word_hits relies on. */
+static int is_index(PyObject *index)
+{
+    if (!PyTuple_Check(index) || PyTuple_GET_SIZE(index) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(index, 0)) ||
+        !PyTuple_Check(PyTuple_GET_ITEM(index, 1)))
+        return 0;
+    PyObject *phrases = PyTuple_GET_ITEM(index, 1);
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(phrases); k++) {
+        PyObject *phrase = PyTuple_GET_ITEM(phrases, k), *words;
+        if (!PyTuple_Check(phrase) || PyTuple_GET_SIZE(phrase) < 3 || !PyTuple_Check(words = PyTuple_GET_ITEM(phrase, 0)) ||
+            PyTuple_GET_SIZE(words) == 0)
+            return 0;
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(words); j++)
+            if (!is_text(PyTuple_GET_ITEM(words, j)))
+                return 0;
+    }
+    return 1;
+}
+
+/* Each counted word's entries and phrases, in the order the words first occur. */
+static int add_hits(PyObject *found, PyObject *tokens, const Table *t, const Py_ssize_t *order, Py_ssize_t n,
+                    PyObject *by_first_word)
+{
+    for (Py_ssize_t k = 0; k < n; k++) {
+        const Slot *slot = &t->slots[order[k]];
+        PyObject *index = PyDict_GetItemWithError(by_first_word, slot->word);   /* borrowed */
+        if (index == NULL) {
+            if (PyErr_Occurred())
+                return -1;
+            continue;   /* a later word of a phrase only */
+        }
+        if (!is_index(index)) {
+            PyErr_SetString(PyExc_TypeError, "word_hits(): by_first_word maps a word to (entries, phrases)");
+            return -1;
+        }
+        PyObject *entries = PyTuple_GET_ITEM(index, 0), *phrases = PyTuple_GET_ITEM(index, 1);
+        for (Py_ssize_t e = 0; e < PyTuple_GET_SIZE(entries); e++)
+            if (set_count(found, PyTuple_GET_ITEM(entries, e), slot->count) < 0)
+                return -1;
+        for (Py_ssize_t p = 0; p < PyTuple_GET_SIZE(phrases); p++) {
+            PyObject *phrase = PyTuple_GET_ITEM(phrases, p);
+            Py_ssize_t c = count_phrase(tokens, t, phrase, slot->count);
+            if (c && set_count(found, PyTuple_GET_ITEM(phrase, 2), c) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *word_hits(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_Check(args[0]) || !PyAnySet_Check(args[1]) || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "word_hits(tokens: list, term_words: set, by_first_word: dict)");
+        return NULL;
+    }
+    PyObject *tokens = args[0], *found = NULL;
+    Table t = {NULL, 0};
+    Py_ssize_t *order = NULL, counted = 0;   /* slots in the order their words first occur */
+    if (table_of(args[1], &t) < 0)
+        goto done;
+    if ((order = PyMem_New(Py_ssize_t, t.mask + 1)) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* No Python code runs from here on (exact str only), so the list stays as it is. */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(tokens); i++) {
+        PyObject *token = PyList_GET_ITEM(tokens, i);
+        if (!is_text(token)) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "word_hits(): a token must be a str");
+            goto done;
+        }
+        Py_hash_t hash = PyObject_Hash(token);
+        if (hash == -1)
+            goto done;
+        Slot *slot = slot_of(&t, token, hash);
+        if (slot->word != NULL && slot->count++ == 0)
+            order[counted++] = slot - t.slots;
+    }
+    found = PyDict_New();
+    if (found != NULL && add_hits(found, tokens, &t, order, counted, args[2]) < 0)
+        Py_CLEAR(found);
+done:
+    PyMem_Free(order);
+    PyMem_Free(t.slots);
+    return found;
+}
+
+/* term_contributions(found, gains): what each topic's terms found in an article add
+ * (topics._contributions_python). found: (topic, weight, term) -> count; each adds
+ * weight * gain(count), gain(n) = gains[n], or 1 + log(n) past the table. Sorted by
+ * value, term and topic, all descending (a topic's parts so come by value, then
+ * term), then grouped: topic -> (values, terms). */
+typedef struct {
+    double value;
+    PyObject *term;    /* borrowed from found's keys */
+    PyObject *topic;
+} Part;
+
+/* Descending by value, term, topic (str compared as Python does: by code point). */
+static int part_order(const void *a, const void *b)
+{
+    const Part *x = a, *y = b;
+    if (x->value != y->value)
+        return x->value < y->value ? 1 : -1;
+    int c = PyUnicode_Compare(x->term, y->term);
+    return c != 0 ? -c : -PyUnicode_Compare(x->topic, y->topic);
+}
+
+/* One entry of found as a Part; types checked here, so that part_order and the grouping
+ * run no Python code while the parts borrow found's objects. */
+static int part_of(PyObject *entry, PyObject *count, PyObject *gains, Part *part)
+{
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3 || !PyUnicode_Check(PyTuple_GET_ITEM(entry, 0)) ||
+        !PyUnicode_Check(PyTuple_GET_ITEM(entry, 2)) || !PyLong_Check(count) ||
+        !(PyFloat_CheckExact(PyTuple_GET_ITEM(entry, 1)) || PyLong_CheckExact(PyTuple_GET_ITEM(entry, 1)))) {
+        PyErr_SetString(PyExc_TypeError, "term_contributions(): found maps (topic: str, weight: float, term: str) to an int");
+        return -1;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(count);
+    double weight = PyFloat_AsDouble(PyTuple_GET_ITEM(entry, 1));
+    if ((n == -1 || weight == -1.0) && PyErr_Occurred())
+        return -1;
+    double gain;
+    if (n >= 0 && n < PyList_GET_SIZE(gains)) {
+        gain = PyFloat_AsDouble(PyList_GET_ITEM(gains, n));
+        if (gain == -1.0 && PyErr_Occurred())
+            return -1;
+    } else {
+        gain = 1 + log((double)n);   /* beyond the table: the C library's log, as math.log */
+    }
+    part->value = weight * gain;
+    part->term = PyTuple_GET_ITEM(entry, 2);
+    part->topic = PyTuple_GET_ITEM(entry, 0);
+    return 0;
+}
+
+/* topic -> (values, terms) of the sorted parts. */
+static PyObject *group_parts(const Part *parts, Py_ssize_t n)
+{
+    PyObject *by_topic = PyDict_New();
+    if (by_topic == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyDict_GetItemWithError(by_topic, parts[i].topic);   /* borrowed */
+        if (pair == NULL) {
+            if (PyErr_Occurred())
+                goto fail;
+            PyObject *values = PyList_New(0), *terms = PyList_New(0);
+            pair = (values == NULL || terms == NULL) ? NULL : PyTuple_Pack(2, values, terms);
+            Py_XDECREF(values);
+            Py_XDECREF(terms);
+            int rc = pair == NULL ? -1 : PyDict_SetItem(by_topic, parts[i].topic, pair);
+            Py_XDECREF(pair);
+            if (rc < 0)
+                goto fail;
+        }
+        PyObject *value = PyFloat_FromDouble(parts[i].value);
+        int rc = value == NULL ? -1 : PyList_Append(PyTuple_GET_ITEM(pair, 0), value);
+        Py_XDECREF(value);
+        if (rc < 0 || PyList_Append(PyTuple_GET_ITEM(pair, 1), parts[i].term) < 0)
+            goto fail;
+    }
+    return by_topic;
+fail:
+    Py_DECREF(by_topic);
+    return NULL;
+}
+
+static PyObject *term_contributions(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyDict_Check(args[0]) || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "term_contributions(found: dict, gains: list of float)");
+        return NULL;
+    }
+    PyObject *found = args[0], *gains = args[1], *entry, *count, *result = NULL;
+    Py_ssize_t n = PyDict_GET_SIZE(found), pos = 0, i = 0;
+    Part *parts = PyMem_New(Part, n > 0 ? n : 1);
+    if (parts == NULL)
+        return PyErr_NoMemory();
+    while (PyDict_Next(found, &pos, &entry, &count))
+        if (part_of(entry, count, gains, &parts[i++]) < 0)
+            goto done;
+    qsort(parts, n, sizeof(Part), part_order);
+    result = group_parts(parts, n);
+done:
+    PyMem_Free(parts);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_O, "Surface words in order, with \"\" where punctuation or a line ends a phrase."},
     {"keyword_runs", (PyCFunction)(void (*)(void))keyword_runs, METH_FASTCALL,
@@ -1083,6 +1398,10 @@ static PyMethodDef methods[] = {
      "_MENTION_RE.findall(text) counted, without the skipped sequences in parentheses."},
     {"language_votes", (PyCFunction)(void (*)(void))language_votes, METH_FASTCALL,
      "How many words of the sample are function words of each language (language.votes_python)."},
+    {"word_hits", (PyCFunction)(void (*)(void))word_hits, METH_FASTCALL,
+     "entry -> occurrences of the topic terms found in tokens (topics._word_hits_python)."},
+    {"term_contributions", (PyCFunction)(void (*)(void))term_contributions, METH_FASTCALL,
+     "topic -> (values, terms) of the terms found, by value then term."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -101,20 +101,86 @@ def test_missing_taxonomy_dir_is_an_error(tmp_path):
         load_taxonomy(tmp_path / "nope")
 
 
-def test_phrases_are_counted_like_a_word_by_word_scan():
+def _random_lexicon(rng, vocab):
+    from processors.enrich.topics import Lexicon
+
+    terms = {" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 3))): 1.0 for _ in range(rng.randint(1, 6))}
+    return Lexicon({"t": TopicDef("t", terms=terms), "u": TopicDef("u", terms=dict.fromkeys(list(terms)[:2], 2.0))})
+
+
+def test_terms_are_counted_like_a_word_by_word_scan():
     import random
 
-    from processors.enrich.topics import _count_phrase, _Entry, _joined, _Phrase
+    from processors.enrich.text import BREAK
 
     rng = random.Random(3)
-    vocab = ["a", "b", "ab", "", "ba"]
-    for _ in range(5000):
-        tokens = [rng.choice(vocab) for _ in range(rng.randint(0, 14))]
-        words = [rng.choice(["a", "b", "ab"]) for _ in range(rng.randint(2, 3))]
-        phrase = _Phrase.of(words, _Entry("t", 1.0, "t"))
-        expected = _count_phrase(tokens, tuple(words), tokens.count(words[0]))
-        if not phrase.overlaps_itself:
-            assert _joined(tokens).count(phrase.needle) == expected, (tokens, words)
+    vocab = ["a", "b", "ab", "ß", "ω", "𝔸"]   # 1-, 2- and 4-byte str, each its own fold
+    for _ in range(3000):
+        lexicon = _random_lexicon(rng, vocab)
+        # "a a" overlaps itself; BREAK never matches a term word
+        tokens = [rng.choice(vocab + [BREAK]) for _ in range(rng.randint(0, 14))]
+        expected = {}
+        for first, (entries, phrases) in lexicon.by_first_word.items():
+            expected.update(dict.fromkeys(entries, tokens.count(first)))
+            for phrase in phrases:
+                n = len(phrase.words)
+                expected[phrase.entry] = sum(tokens[i:i + n] == list(phrase.words) for i in range(len(tokens)))
+        expected = {entry: n for entry, n in expected.items() if n}
+        assert lexicon.hits(tokens, lexicon.words_in(frozenset(tokens))) == expected, (tokens, lexicon.by_first_word)
+        assert lexicon.hits(tokens) == expected
+
+
+def test_word_hits_in_c_gives_the_python_hits():
+    import random
+
+    from processors.enrich.text import BREAK
+    from processors.enrich.topics import _word_hits_python, word_hits_c
+
+    from .conftest import native
+
+    hits = native(word_hits_c)
+    rng = random.Random(5)
+    vocab = ["a", "b", "ab", "ß", "ω", "𝔸", "bye"]
+    for _ in range(3000):
+        lexicon = _random_lexicon(rng, vocab)
+        # tokens that are not the lexicon's own str objects
+        tokens = " ".join(rng.choice(vocab + ["x"]) for _ in range(rng.randint(0, 40))).split()
+        tokens[rng.randint(0, len(tokens)):0] = [BREAK]
+        for term_words in (lexicon.words_in(frozenset(tokens)), lexicon.term_words, frozenset()):
+            expected = _word_hits_python(tokens, term_words, lexicon.by_first_word)
+            assert list(hits(tokens, term_words, lexicon.by_first_word).items()) == list(expected.items())
+    with pytest.raises(TypeError, match="a token must be a str"):
+        hits(["a", 1], frozenset({"a"}), {})
+    with pytest.raises(TypeError, match="term word must be a str"):
+        hits(["a"], frozenset({1}), {})
+    with pytest.raises(TypeError, match="entries, phrases"):
+        hits(["a"], frozenset({"a"}), {"a": "not an index"})
+
+
+def test_term_contributions_in_c_give_the_python_parts_bit_for_bit():
+    import random
+
+    from processors.enrich.topics import _COUNT_GAINS, _contributions_python, _Entry, term_contributions_c
+
+    from .conftest import native
+
+    contributions = native(term_contributions_c)
+    rng = random.Random(7)
+    terms = ["war", "army", "troops", "armed forces", "ejército", "δ", "𝔸"]
+    for _ in range(3000):
+        found = {}
+        for _ in range(rng.randint(0, 12)):
+            weight = rng.choice([1.0, 1.5, 2.0, 3, 0.1 * rng.randint(1, 50)])   # ties, and an int
+            entry = _Entry(rng.choice(["politics", "conflict_war", "sport"]), weight, rng.choice(terms))
+            found[entry] = rng.choice([1, 2, 3, 64, 65, 1000])   # 65 and beyond: past the table
+        expected = _contributions_python(found, _COUNT_GAINS)
+        got = contributions(found, _COUNT_GAINS)
+        assert list(got) == list(expected)
+        for topic, (values, topic_terms) in expected.items():
+            assert [v.hex() for v in got[topic][0]] == [v.hex() for v in values]
+            assert got[topic][1] == topic_terms
+    with pytest.raises(TypeError):
+        contributions({("t", "heavy", "x"): 1}, _COUNT_GAINS)
 
 
 def test_a_phrase_that_overlaps_itself_counts_every_occurrence():
