@@ -27,6 +27,13 @@ def test_json_round_trip_keeps_utc_dates():
     assert b.published_at.utcoffset() == timedelta(0)
 
 
+def test_json_is_the_models_own_serialisation_with_every_field():
+    """to_json writes what model_dump_json writes (nulls included: consumers read every key), as UTF-8."""
+    a = _article(title="Nicolás Maduro “habló” \u2028 ☃", summary=None)
+    assert a.to_json() == a.model_dump_json().encode("utf-8")
+    assert b'"summary":null' in a.to_json()
+
+
 def test_naive_dates_are_taken_as_utc():
     assert _article().published_at.tzinfo is not None
 
