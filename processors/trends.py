@@ -148,11 +148,7 @@ class KeyBudget:
 
     def admit(self, start: float, key: str, mentions: int = 1) -> bool:
         """Whether `key` is counted in the window at `start`; `mentions` are dropped if not."""
-        keys = self.seen.get(start)
-        if keys is None:
-            keys = self.seen[start] = set()
-            while len(self.seen) > self.max_windows:
-                del self.seen[min(self.seen)]
+        keys = self._keys(start)
         if key in keys:
             return True
         if len(keys) >= self.max_keys:
@@ -160,6 +156,26 @@ class KeyBudget:
             return False
         keys.add(key)
         return True
+
+    def admit_all(self, start: float, counts: Mapping[str, int]) -> Mapping[str, int]:
+        """The part of `counts` (key -> mentions) counted in the window at `start`, as `admit`
+        of each key in order decides; with set operations when all of it fits (nearly always)."""
+        if not counts:
+            return counts
+        keys = self._keys(start)
+        fresh = counts.keys() - keys
+        if len(keys) + len(fresh) <= self.max_keys:
+            keys |= fresh
+            return counts
+        return {key: n for key, n in counts.items() if self.admit(start, key, n)}
+
+    def _keys(self, start: float) -> set[str]:
+        keys = self.seen.get(start)
+        if keys is None:
+            keys = self.seen[start] = set()
+            while len(self.seen) > self.max_windows:
+                del self.seen[min(self.seen)]
+        return keys
 
 
 class TumblingCounts:
@@ -233,15 +249,14 @@ class PendingCounts:
         self.keys = 0
         self.last_flush = clock()
 
-    def add(self, window: str, start: float, key: str, mentions: int = 1) -> None:
+    def add_all(self, window: str, start: float, increments: Mapping[str, int]) -> None:
+        """Add key -> mentions to a window (one comprehension: a method call per key cost more than the adding)."""
         counts = self.counts.get((window, start))
         if counts is None:
             counts = self.counts[(window, start)] = {}
-        if key in counts:
-            counts[key] += mentions
-        else:
-            self.keys += 1
-            counts[key] = mentions
+        before, get = len(counts), counts.get
+        counts.update({key: get(key, 0) + n for key, n in increments.items()})
+        self.keys += len(counts) - before
 
     def due(self) -> bool:
         return self.keys >= self.MAX_PENDING_KEYS or self.clock() - self.last_flush >= self.FLUSH_S

@@ -60,10 +60,10 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     def count(mentions: Counter, timestamp: float) -> None:
         """Adds the mentions of a message's articles (one timestamp: summed first)."""
         for name, size in WINDOWS.items():
-            start, budget = window_start(timestamp, size), budgets[name]
-            for key, n in mentions.items():
-                if budget.admit(start, key, n):
-                    pending.add(name, start, key, n)
+            start = window_start(timestamp, size)
+            admitted = budgets[name].admit_all(start, mentions)
+            if admitted:
+                pending.add_all(name, start, admitted)
 
     def mentions_in(value: bytes) -> Counter:
         """Each trend key of the message's articles, with how many of them have it."""

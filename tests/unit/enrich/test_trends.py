@@ -206,12 +206,12 @@ def test_pending_counts_sum_per_window_and_flush_on_time():
 
     clock = Clock(0.0)
     pending = PendingCounts(clock=clock)
-    pending.add("5m", T0, "topic:sport")
-    pending.add("5m", T0, "topic:sport", 2)  # two articles of one message
-    pending.add("5m", T0 + 300, "topic:sport")
-    pending.add("5m", T0 + 300, "keyword:oil")
-    pending.add("5m", T0 + 300, "keyword:oil")
-    pending.add("5m", T0 + 300, "keyword:once")
+    pending.add_all("5m", T0, {"topic:sport": 1})
+    pending.add_all("5m", T0, {"topic:sport": 2})  # two articles of one message
+    pending.add_all("5m", T0 + 300, {"topic:sport": 1})
+    pending.add_all("5m", T0 + 300, {"keyword:oil": 1})
+    pending.add_all("5m", T0 + 300, {"keyword:oil": 1})
+    pending.add_all("5m", T0 + 300, {"keyword:once": 1})
     assert not pending.due()
     rows = dict(pending.rows("5m", 300))
     assert rows[("topic:sport", (T0, T0 + 299.9))] == 3 and rows[("keyword:once", (T0 + 300, T0 + 599.9))] == 1
@@ -223,11 +223,11 @@ def test_pending_counts_sum_per_window_and_flush_on_time():
     assert sorted(pending.rows("5m", 300)) == [(("keyword:once", (T0 + 300, T0 + 599.9)), 1),
                                                (("topic:sport", (T0 + 300, T0 + 599.9)), 1)]
     assert not pending.due()
-    pending.add("5m", T0 + 300, "keyword:oil")   # already written: one more mention is written at once
-    pending.add("5m", T0 + 300, "keyword:once")  # its second mention: written with both
+    pending.add_all("5m", T0 + 300, {"keyword:oil": 1})   # already written: one more mention is written at once
+    pending.add_all("5m", T0 + 300, {"keyword:once": 1})  # its second mention: written with both
     assert pending.take() == {("5m", T0 + 300): {"keyword:oil": 1, "keyword:once": 2}}
-    pending.add("5m", T0 + 600, "keyword:late")
-    pending.add("5m", T0 + 300, "keyword:stale")  # a late single mention of a closed window is dropped
+    pending.add_all("5m", T0 + 600, {"keyword:late": 1})
+    pending.add_all("5m", T0 + 300, {"keyword:stale": 1})  # a late single mention of a closed window is dropped
     assert pending.take() == {} and pending.rows("5m", 300) == [(("keyword:late", (T0 + 600, T0 + 899.9)), 1)]
 
 
@@ -273,3 +273,30 @@ def test_merged_ignores_a_corrupt_stored_value():
     assert merged({"topic:sport": "x", 5: 1, "topic:war": 1}, {"topic:war": 2}) == {"topic:war": 3}
     assert shard_rows([(("s01", (0.0, 1.0)), None), (("s02", (0.0, 1.0)), {"topic:war": 3, "bad": "x"})]) == \
         [(("topic:war", (0.0, 1.0)), 3)]
+
+
+def test_a_window_admits_a_whole_message_as_key_by_key_admission_would():
+    import random
+
+    from processors.trends import KeyBudget
+
+    rng = random.Random(4)
+    for _ in range(300):
+        one, bulk = KeyBudget(max_keys=rng.randint(1, 12)), KeyBudget(max_keys=0)
+        bulk.max_keys = one.max_keys
+        for _message in range(rng.randint(1, 5)):
+            start = rng.choice([0, 300])
+            counts = {f"k{rng.randint(0, 15)}": rng.randint(1, 3) for _ in range(rng.randint(0, 10))}
+            expected = {key: n for key, n in counts.items() if one.admit(start, key, n)}
+            assert dict(bulk.admit_all(start, counts)) == expected
+        assert bulk.seen == one.seen and bulk.dropped == one.dropped
+
+
+def test_pending_increments_of_a_message_add_up():
+    from processors.trends import PendingCounts
+
+    pending = PendingCounts(clock=lambda: 0.0)
+    pending.add_all("5m", 0.0, {"topic:sport": 2, "keyword:oil": 1})
+    pending.add_all("5m", 0.0, {"keyword:oil": 3, "keyword:gas": 1})
+    assert pending.counts[("5m", 0.0)] == {"topic:sport": 2, "keyword:oil": 4, "keyword:gas": 1}
+    assert pending.keys == 3
