@@ -4,10 +4,12 @@
  * - scan(text): processors.enrich.text.scan_python. The Python version walks
  *   ~600 tokens of a 3 KB article in a Python loop; this walks the characters
  *   once. Keep in step with text.py: _BREAK_CHARS, _EDGE_CHARS, _MARKS, _PIECE_RE.
- * - keyword_runs(surfaces, codes, with_capitals): processors.enrich.keywords.
- *   runs_python, which finds runs with string operations over all the codes
- *   joined; this reads the codes token by token. Keep in step with the code
- *   characters of keywords.py (_CUT, _BREAK, _SEP, _CAP_SEP, _MAYBE, _ALTERED, _FOLD).
+ * - keyword_counts(body, title, codes, with_capitals, title_weight): processors.
+ *   enrich.keywords.counts_python, the candidate keys of an article counted:
+ *   its runs_python finds runs with string operations over all the codes
+ *   joined; this reads the codes token by token and counts each run as it is
+ *   found. Keep in step with the code characters of keywords.py (_CUT, _BREAK,
+ *   _SEP, _CAP_SEP, _MAYBE, _ALTERED, _FOLD).
  *
  * - keyword_scores(keys, counts, capitalised, spec, log_table): keywords.
  *   scores_python, the same floats bit for bit: the same operations in the same
@@ -305,7 +307,7 @@ fail:
 }
 
 
-/* ---- keyword_runs ---------------------------------------------------------- */
+/* ---- keyword_counts -------------------------------------------------------- */
 
 #define SEP 0x04
 #define CAP_SEP 0x05
@@ -379,35 +381,40 @@ static PyObject *join_words(Word *words, Py_ssize_t n, int written)
 }
 
 typedef struct {
-    PyObject *runs;
-    PyObject *capitalised;   /* NULL without capitals */
-    PyObject *written;
+    PyObject *counts;        /* key -> count, in order of first occurrence */
+    PyObject *written;       /* key -> how its first occurrence was written, when not as its key */
+    PyObject *capitalised;   /* the keys first seen capitalised; NULL without capitals */
+    PyObject *weight;        /* what one occurrence adds, in the stream being read */
 } Runs;
 
-/* One candidate key (and how it was written, when that differs). */
+/* One occurrence of a candidate key. */
 static int emit(Runs *r, Word *words, Py_ssize_t n, int capital)
 {
     PyObject *key = join_words(words, n, 0);
     if (key == NULL)
         return -1;
-    int altered = 0;
-    for (Py_ssize_t i = 0; i < n; i++)
-        altered |= words[i].altered;
-    if (altered) {
-        PyObject *index = PyLong_FromSsize_t(PyList_GET_SIZE(r->runs));
-        PyObject *written = join_words(words, n, 1);
-        int rc = (index == NULL || written == NULL) ? -1 : PyDict_SetItem(r->written, index, written);
-        Py_XDECREF(index);
-        Py_XDECREF(written);
-        if (rc < 0) {
-            Py_DECREF(key);
-            return -1;
+    int rc;
+    PyObject *seen = PyDict_GetItemWithError(r->counts, key);   /* borrowed */
+    if (seen != NULL) {
+        PyObject *sum = PyNumber_Add(seen, r->weight);
+        rc = sum == NULL ? -1 : PyDict_SetItem(r->counts, key, sum);
+        Py_XDECREF(sum);
+    } else if (PyErr_Occurred()) {
+        rc = -1;
+    } else {
+        rc = PyDict_SetItem(r->counts, key, r->weight);
+        int altered = 0;
+        for (Py_ssize_t i = 0; i < n; i++)
+            altered |= words[i].altered;
+        if (rc == 0 && altered) {
+            PyObject *written = join_words(words, n, 1);
+            rc = written == NULL ? -1 : PyDict_SetItem(r->written, key, written);
+            Py_XDECREF(written);
         }
+        if (rc == 0 && capital && r->capitalised != NULL)
+            rc = PySet_Add(r->capitalised, key);
     }
-    int rc = PyList_Append(r->runs, key);
     Py_DECREF(key);
-    if (rc == 0 && r->capitalised != NULL)
-        rc = PyList_Append(r->capitalised, capital ? Py_True : Py_False);
     return rc;
 }
 
@@ -451,23 +458,15 @@ static void parse_word(PyObject *code, Word *w, int capital)
     }
 }
 
-static PyObject *keyword_runs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* The runs of one token stream, each counted with r->weight. */
+static int count_runs(Runs *r, PyObject *surfaces, PyObject *codes, int with_capitals)
 {
-    if (nargs != 3 || !PyList_Check(args[0]) || !PyDict_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "keyword_runs(surfaces: list, codes: dict, with_capitals: bool)");
-        return NULL;
-    }
-    PyObject *surfaces = args[0], *codes = args[1];
-    int with_capitals = PyObject_IsTrue(args[2]);
-    if (with_capitals < 0)
-        return NULL;
     Py_ssize_t n = PyList_GET_SIZE(surfaces);
     /* The codes are held here: a lookup that misses may clear the bounded dict. */
     PyObject *held = PyList_New(0);
     Word *words = PyMem_New(Word, n > 0 ? n : 1);
-    Runs r = {PyList_New(0), with_capitals ? PyList_New(0) : NULL, PyDict_New()};
-    PyObject *result = NULL;
-    if (held == NULL || words == NULL || r.runs == NULL || r.written == NULL || (with_capitals && r.capitalised == NULL)) {
+    int rc = -1;
+    if (held == NULL || words == NULL) {
         if (words == NULL)
             PyErr_NoMemory();
         goto done;
@@ -478,9 +477,9 @@ static PyObject *keyword_runs(PyObject *module, PyObject *const *args, Py_ssize_
         PyObject *code = PyObject_GetItem(codes, PyList_GET_ITEM(surfaces, i));   /* __missing__ fills it */
         if (code == NULL)
             goto done;
-        int rc = PyList_Append(held, code);
+        int appended = PyList_Append(held, code);
         Py_DECREF(code);
-        if (rc < 0)
+        if (appended < 0)
             goto done;
         if (!PyUnicode_Check(code) || PyUnicode_READY(code) < 0 || PyUnicode_GET_LENGTH(code) == 0) {
             PyErr_SetString(PyExc_TypeError, "a token code must be a non-empty str");
@@ -495,7 +494,7 @@ static PyObject *keyword_runs(PyObject *module, PyObject *const *args, Py_ssize_
             is_word = after_break || with_capitals;  /* elsewhere: a capital, or a cut */
         }
         if (!is_word) {
-            if (emit_run(&r, words, run_len) < 0)
+            if (emit_run(r, words, run_len) < 0)
                 goto done;
             run_len = 0;
             /* _BREAK is " \\n": a cut that starts a sentence */
@@ -506,21 +505,46 @@ static PyObject *keyword_runs(PyObject *module, PyObject *const *args, Py_ssize_
         Word w;
         parse_word(code, &w, capital);
         if (run_len > 0 && with_capitals && words[run_len - 1].capital != w.capital) {
-            if (emit_run(&r, words, run_len) < 0)   /* a change of case cuts a run */
+            if (emit_run(r, words, run_len) < 0)   /* a change of case cuts a run */
                 goto done;
             run_len = 0;
         }
         words[run_len++] = w;
     }
-    if (emit_run(&r, words, run_len) < 0)
-        goto done;
-    result = PyTuple_Pack(3, r.runs, with_capitals ? r.capitalised : Py_None, r.written);
+    rc = emit_run(r, words, run_len);
 done:
     PyMem_Free(words);
     Py_XDECREF(held);
-    Py_XDECREF(r.runs);
-    Py_XDECREF(r.capitalised);
+    return rc;
+}
+
+static PyObject *keyword_counts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyList_Check(args[0]) || !PyList_Check(args[1]) || !PyDict_Check(args[2]) ||
+        !PyLong_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "keyword_counts(body: list, title: list, codes: dict, with_capitals: bool, title_weight: int)");
+        return NULL;
+    }
+    int with_capitals = PyObject_IsTrue(args[3]);
+    if (with_capitals < 0)
+        return NULL;
+    PyObject *one = PyLong_FromLong(1);
+    Runs r = {PyDict_New(), PyDict_New(), with_capitals ? PySet_New(NULL) : NULL, one};
+    PyObject *result = NULL;
+    if (one == NULL || r.counts == NULL || r.written == NULL || (with_capitals && r.capitalised == NULL))
+        goto done;
+    if (count_runs(&r, args[0], args[2], with_capitals) < 0)
+        goto done;
+    r.weight = args[4];   /* a title phrase counts extra */
+    if (count_runs(&r, args[1], args[2], with_capitals) < 0)
+        goto done;
+    result = PyTuple_Pack(3, r.counts, r.written, with_capitals ? r.capitalised : Py_None);
+done:
+    Py_XDECREF(one);
+    Py_XDECREF(r.counts);
     Py_XDECREF(r.written);
+    Py_XDECREF(r.capitalised);
     return result;
 }
 
@@ -1385,8 +1409,8 @@ done:
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_O, "Surface words in order, with \"\" where punctuation or a line ends a phrase."},
-    {"keyword_runs", (PyCFunction)(void (*)(void))keyword_runs, METH_FASTCALL,
-     "The candidate runs of one token stream: (keys, capitalised or None, index -> written form)."},
+    {"keyword_counts", (PyCFunction)(void (*)(void))keyword_counts, METH_FASTCALL,
+     "The candidate keys of body and title counted: (counts, key -> written form, capitalised keys or None)."},
     {"keyword_scores", (PyCFunction)(void (*)(void))keyword_scores, METH_FASTCALL,
      "The score of each candidate key (keywords.scores_python)."},
     {"fold_joined", (PyCFunction)(void (*)(void))fold_joined, METH_FASTCALL,

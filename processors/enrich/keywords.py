@@ -226,23 +226,21 @@ class KeywordExtractor:
         replace this step's own guess at capitalised names when given."""
         with_capitals = names is None
         codes = self._token_codes(language, with_capitals)
-        body = _Stream(analysis.body_surfaces, codes)
-        title = _Stream(analysis.title_surfaces, codes)
-        counts = Counter(body.runs)
-        for _ in range(TITLE_EXTRA_COUNT + 1):  # a title phrase counts extra
-            counts.update(title.runs)
+        # A title phrase counts extra.
+        counts, written, first_capital = _counts(analysis.body_surfaces, analysis.title_surfaces, codes,
+                                                 with_capitals, TITLE_EXTRA_COUNT + 1)
         name_surfaces: dict[str, str] = {}
         if with_capitals:
-            capitalised = _capitalised_keys(body, title)
+            capitalised = first_capital
             _fold_partial_names(counts, capitalised)
-            counts = +counts  # without the partial names folded away (count 0)
+            counts = {key: n for key, n in counts.items() if n > 0}  # without the partial names folded away
         else:
             capitalised = set()
             for name, count in names:
                 key = self._name_key(name)
                 if key is None or count <= 0:
                     continue
-                seen = counts.get(key)  # one lookup, and no Counter.__missing__ (Python) for a new key
+                seen = counts.get(key)
                 if seen is None:  # else it keeps the surface it was first seen with
                     name_surfaces[key] = name
                     counts[key] = count
@@ -252,7 +250,7 @@ class KeywordExtractor:
 
         def surface(key: str) -> str:
             name = name_surfaces.get(key)
-            return name if name is not None else body.surface(key) or title.surface(key) or ""
+            return name if name is not None else written.get(key, key).replace(_SEP, " ")
 
         return self._rank(counts, capitalised, self._background(language), surface)
 
@@ -288,7 +286,7 @@ class KeywordExtractor:
             cache = self._blend_cache[id(bg)] = _BlendedSpecificity(bg, store, n_docs, generation)
         return cache
 
-    def _rank(self, counts: Counter, capitalised: set[str], background: dict[str, float],
+    def _rank(self, counts: dict[str, int], capitalised: set[str], background: dict[str, float],
               surface: Callable[[str], str]) -> list[Keyword]:
         keys = list(counts)
         if not keys:
@@ -437,29 +435,11 @@ class _TokenCodes(dict):
         return _ALTERED + surface + _FOLD + folded + _CAP_SEP if self.with_capitals else _CUT
 
 
-class _Stream:
-    """The runs of one token stream (body or title), in order, as candidate keys,
-    and the surface of a key: its words as first written in the stream."""
-
-    def __init__(self, surfaces: list[str], codes: _TokenCodes):
-        self.runs, self.capitalised, self._written = _runs(surfaces, codes, codes.with_capitals)
-
-    def surface(self, key: str) -> str | None:
-        """None if the key is not in this stream."""
-        try:
-            # Its first run, by list.index (C): only the ~10 best keys are asked for, and
-            # they come early (frequent), where a dict of all ~140 runs cost ~4x more.
-            i = self.runs.index(key)
-        except ValueError:
-            return None
-        return self._written.get(i, key).replace(_SEP, " ")
-
-
 def runs_python(surfaces: list[str], codes: _TokenCodes,
                 with_capitals: bool) -> tuple[list[str], list[bool] | None, dict[int, str]]:
     """The runs of one stream in order (long ones cut into pieces) as keys, whether
-    each is capitalised, and how the runs whose key is not their surface were written.
-    `_runs` is the same in C (_ctext.c: ~3x faster, no joined string) when it was built."""
+    each is capitalised, and how the runs whose key is not their surface were written
+    (counts_python's reference of the run finding)."""
     joined = _BREAK + "".join(map(codes.__getitem__, surfaces)) + _CUT  # a stream starts like a sentence
     if _MAYBE in joined:
         joined = joined.replace(_BREAK + _MAYBE, _BREAK + _ALTERED)
@@ -480,8 +460,32 @@ def runs_python(surfaces: list[str], codes: _TokenCodes,
     return runs, capitalised, written
 
 
-runs_c = c_function("keyword_runs")
-_runs = runs_c or runs_python
+def counts_python(body: list[str], title: list[str], codes: _TokenCodes, with_capitals: bool,
+                  title_weight: int) -> tuple[dict[str, int], dict[str, str], set[str] | None]:
+    """The candidate keys of an article counted (a title run counts `title_weight` times), in
+    order of first occurrence, body before title; how the first occurrence of each key was
+    written where that is not its key; with capitals, the keys first seen capitalised.
+    `_counts` is the same in C (_ctext.c: no joined string, no lists of runs) when it was built."""
+    counts: dict[str, int] = {}
+    written: dict[str, str] = {}
+    capitalised: set[str] | None = set() if with_capitals else None
+    for surfaces, weight in ((body, 1), (title, title_weight)):
+        runs, capitals, written_at = runs_python(surfaces, codes, with_capitals)
+        for i, key in enumerate(runs):
+            seen = counts.get(key)
+            if seen is not None:
+                counts[key] = seen + weight
+                continue
+            counts[key] = weight
+            if i in written_at:
+                written[key] = written_at[i]
+            if capitals is not None and capitals[i]:
+                capitalised.add(key)
+    return counts, written, capitalised
+
+
+counts_c = c_function("keyword_counts")
+_counts = counts_c or counts_python
 
 
 def _cut_long_runs(runs: list[str], capitalised: list[bool] | None) -> None:
@@ -497,13 +501,6 @@ def _cut_long_runs(runs: list[str], capitalised: list[bool] | None) -> None:
         runs[i:i + 1] = pieces
         if capitalised is not None:
             capitalised[i:i + 1] = [cap] * len(pieces)
-
-
-def _capitalised_keys(body: _Stream, title: _Stream) -> set[str]:
-    """Keys whose first occurrence (body before title) is capitalised."""
-    first: dict[str, bool] = dict(zip(reversed(title.runs), reversed(title.capitalised or ())))
-    first.update(zip(reversed(body.runs), reversed(body.capitalised or ())))  # the earliest write comes last
-    return {key for key, cap in first.items() if cap}
 
 
 def _with_name_quota(scored: Iterable[tuple[float, str, bool]], top_n: int) -> list[tuple[float, str, bool]]:
@@ -524,7 +521,7 @@ def _with_name_quota(scored: Iterable[tuple[float, str, bool]], top_n: int) -> l
     return top
 
 
-def _fold_partial_names(counts: Counter, capitalised: set[str]) -> None:
+def _fold_partial_names(counts: dict[str, int], capitalised: set[str]) -> None:
     """Move the count of "López" / "Flores Ortiz" to the most frequent longer name containing it."""
     names = [key for key in counts if key in capitalised and _SEP in key]
     if not names:

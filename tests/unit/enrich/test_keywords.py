@@ -108,7 +108,7 @@ def test_corpus_statistics_reach_the_scores_once_the_corpus_has_grown():
     assert after == pytest.approx(fresh, rel=1e-12)  # the cached blend was rebuilt for the grown corpus
 
 
-# --- the run finder in C (_ctext.c) against its Python reference -------------
+# --- the candidate counting in C (_ctext.c) against its Python reference -------
 
 _RUN_WORDS = ["the", "of", "and", "The", "Political", "political", "prisoners", "Prime", "Minister", "López", "lópez",
               "Leopoldo", "Ángel", "ÁNGEL", "armed", "forces", "GNB", "New", "new", "York", "said", "Bogotá", "x",
@@ -122,41 +122,60 @@ def _random_streams(count: int, seed: int) -> list[list[str]]:
     return [[rng.choice(_RUN_WORDS) for _ in range(rng.randint(0, 30))] for _ in range(count)] + [[], [""], ["New"]]
 
 
-def _runs_c():
-    from processors.enrich.keywords import runs_c
+def _counts_c():
+    from processors.enrich.keywords import counts_c
 
     from .conftest import native
 
-    return native(runs_c)
+    return native(counts_c)
+
+
+def _same_counts(got, expected):
+    """Equal, and in the same order: the order of first occurrence breaks ties between scores."""
+    assert got == expected
+    assert list(got[0]) == list(expected[0]) and list(got[1]) == list(expected[1])
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
 @pytest.mark.parametrize("with_capitals", [False, True])
-def test_runs_in_c_equal_the_python_runs(language, with_capitals):
-    """Keys, capitalisation and written forms, on random streams of stopwords, common
-    capitalised words (at and away from sentence starts), names, accents and breaks."""
-    from processors.enrich.keywords import runs_python
+def test_counts_in_c_equal_the_python_counts(language, with_capitals):
+    """Counts (title runs weighted), first written forms and first capitalisation, on random
+    body and title streams of stopwords, common capitalised words (at and away from sentence
+    starts), names, accents and breaks."""
+    from processors.enrich.keywords import counts_python
 
-    runs_c = _runs_c()
+    counts_c = _counts_c()
     codes = KeywordExtractor()._token_codes(language, with_capitals)
-    for surfaces in _random_streams(2000, seed=11):
-        assert runs_c(surfaces, codes, with_capitals) == runs_python(surfaces, codes, with_capitals), surfaces
+    streams = _random_streams(2000, seed=11)
+    for body, title in zip(streams, reversed(streams)):
+        _same_counts(counts_c(body, title, codes, with_capitals, 3), counts_python(body, title, codes, with_capitals, 3))
 
 
-def test_runs_in_c_survive_the_code_cache_being_cleared_mid_stream(monkeypatch):
+def test_counts_in_c_survive_the_code_cache_being_cleared_mid_stream(monkeypatch):
     from processors.enrich import keywords
-    from processors.enrich.keywords import runs_python
+    from processors.enrich.keywords import counts_python
 
-    runs_c = _runs_c()
+    counts_c = _counts_c()
     monkeypatch.setattr(keywords, "CODE_CACHE_SIZE", 3)  # every few misses empty the dict
-    for surfaces in _random_streams(300, seed=12):
-        expected = runs_python(surfaces, KeywordExtractor()._token_codes("en", True), True)
-        assert runs_c(surfaces, KeywordExtractor()._token_codes("en", True), True) == expected
+    for body in _random_streams(300, seed=12):
+        expected = counts_python(body, body[:5], KeywordExtractor()._token_codes("en", True), True, 3)
+        _same_counts(counts_c(body, body[:5], KeywordExtractor()._token_codes("en", True), True, 3), expected)
 
 
-def test_runs_in_c_refuse_wrong_arguments():
-    with pytest.raises(TypeError, match="keyword_runs"):
-        _runs_c()(("a", "b"), {}, False)
+def test_counts_in_c_refuse_wrong_arguments():
+    with pytest.raises(TypeError, match="keyword_counts"):
+        _counts_c()(("a", "b"), [], {}, False, 3)
+    with pytest.raises(TypeError, match="keyword_counts"):
+        _counts_c()([], [], {}, False, 3.0)
+
+
+def test_a_title_phrase_counts_three_times_and_keeps_its_body_spelling():
+    from processors.enrich.keywords import _counts
+
+    codes = KeywordExtractor()._token_codes("en", False)
+    counts, written, capitalised = _counts(["political", "prisoners", "."], ["Political", "prisoners"], codes, False, 3)
+    assert counts["political\x04prisoners"] == 4 and capitalised is None
+    assert "political\x04prisoners" not in written  # first seen in the body, as its key
 
 
 def test_scores_in_c_are_the_python_scores_bit_for_bit():
