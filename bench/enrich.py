@@ -188,6 +188,7 @@ def run_agent(count: int, deadline_s: float, enrich_only: bool = False, linger_m
     agents = f"enrich, story, trends (producer linger {linger_ms} ms)" if enrich_only else "all"
     print(f"bench enrich --agent: {count} articles (~3 KB), partitions={settings.kafka.partitions}, "
           f"agents: {agents}; worker log {log_path}")
+    calibration_before = calibration_ms()  # this machine's speed swings: say how fast it ran
     try:
         with (enrich_only_worker(settings, log_path, linger_ms) if enrich_only else WorkerProcess(settings, log_path)) as worker:
             worker.wait_ready(timeout_s=300)
@@ -210,6 +211,8 @@ def run_agent(count: int, deadline_s: float, enrich_only: bool = False, linger_m
         print(f"articles_per_worker_cpu_s={count / cpu:.0f}")
         print(f"worker_peak_rss_mb={rss_mb:.0f} (peak of the worker process plus its children now)")
         print(f"enriched_articles_per_s={count / elapsed:.0f} ({elapsed:.1f} s from first produce to the last on articles.enriched)")
+        print(f"calibration_loop_cpu_ms={calibration_before:.1f} before, {calibration_ms():.1f} after "
+              "(1M-iteration Python loop; ~25-30 on an idle recent core)")
         return 0
     finally:
         from elasticsearch import Elasticsearch
