@@ -714,7 +714,12 @@ class StoryIndex:
         best, best_sim = None, 0.0
         candidates = set(filter(None, map(self.bands.get, keys)))   # story ids are never empty
         stories = [story for story in map(self.stories.get, candidates) if story is not None]
+        # Below both the threshold and the containment floor, same_story says 0: most candidates
+        # (one shared band of paragraphs) stop here without two method calls.
+        floor = min(self.threshold, MIN_JACCARD_FOR_CONTAINMENT)
         for story, jaccard in zip(stories, _similarities(sig, stories)):
+            if jaccard is not None and jaccard < floor:
+                continue
             sim = sig.same_story(story.signature, self.threshold, jaccard)
             if sim > best_sim:
                 best, best_sim = story, sim
