@@ -58,7 +58,10 @@ class PartitionDeltas:
         self.words: dict[int, Counter[str]] = {}
 
     def observe(self, partition: int, vocabulary: Iterable[str]) -> None:
-        self.words.setdefault(partition, Counter()).update(vocabulary)
+        words = self.words.get(partition)
+        if words is None:  # (setdefault would build a Counter per article)
+            words = self.words[partition] = Counter()
+        words.update(vocabulary)
         self.docs[partition] += 1
 
     def due(self, partition: int) -> bool:
