@@ -119,15 +119,29 @@ def parse_signed(value: bytes, max_terms: int) -> SignedArticle:
     head, tab, article = value.partition(HEAD_END)
     if not tab:
         return _parse_whole(value, max_terms)
+    message = _checked_head(head, bool(article))
+    return SignedArticle(message["id"], message["source"], _signature(message), message.get("terms"), article)
+
+
+def signed_terms(value: bytes, max_terms: int) -> object:
+    """The trend keys of a signed article as received, read from its head alone (the trends
+    agent needs neither the signature nor a copy of the article); PermanentError as parse_signed."""
+    end = value.find(HEAD_END)
+    if end < 0:
+        return _parse_whole(value, max_terms).terms
+    return _checked_head(value[:end], end + len(HEAD_END) < len(value)).get("terms")
+
+
+def _checked_head(head: bytes, has_article: bool) -> dict:
     message = _json_object(head)
     article_id, source = message.get("id"), message.get("source")
     if not isinstance(article_id, str) or not article_id:
         raise PermanentError("signed message has no article id")
     if not isinstance(source, str):
         raise PermanentError("signed message has no source")
-    if not article:
+    if not has_article:
         raise PermanentError("signed message has no article")
-    return SignedArticle(article_id, source, _signature(message), message.get("terms"), article)
+    return message
 
 
 def _parse_whole(value: bytes, max_terms: int) -> SignedArticle:

@@ -19,7 +19,7 @@ from datetime import timedelta
 import faust
 import structlog
 
-from processors.agents.story import SIGNED_KEY, parse_signed, signed_topic, split_signed
+from processors.agents.story import SIGNED_KEY, signed_terms, signed_topic, split_signed
 from processors.context import WorkerContext
 from processors.shards import merged_counts
 from processors.trends import (KINDS, WINDOWS, KeyBudget, PendingCounts, by_shard, carried_terms, shard_rows,
@@ -70,7 +70,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         mentions: Counter = Counter()
         for line in split_signed(value):
             try:
-                mentions.update(carried_terms(parse_signed(line, proc.trends_max_terms).terms))
+                mentions.update(carried_terms(signed_terms(line, proc.trends_max_terms)))
             except Exception as exc:  # noqa: BLE001 - never escape an agent (failures.py)
                 # The story agent reads the same message and dead-letters a malformed one;
                 # a second dead letter would only double it. Counts are statistics: skip.

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from processors.agents.failures import PermanentError
-from processors.agents.story import parse_signed, signed_message, with_story
+from processors.agents.story import parse_signed, signed_message, signed_terms, with_story
 from processors.enrich.story import (LAST_SEEN_PERSIST_SHARE, Assignment, StoryIndex, StoryJournal, signature,
                                      signature_from_record, signature_to_record)
 from processors.enrich.text import Analysis
@@ -112,8 +112,10 @@ def test_signed_message_round_trip_sets_story_fields():
     art = enriched_article()
     sig = sig_of(FIXTURE_TITLE, FIXTURE_BODY)
     terms = enrichment_terms(art.enrichment, 10)
-    signed = parse_signed(signed_message(art.to_json(), art.id, "a.example", sig, terms), max_terms=10)
+    line = signed_message(art.to_json(), art.id, "a.example", sig, terms)
+    signed = parse_signed(line, max_terms=10)
     assert (signed.article_id, signed.source, signed.signature, signed.terms) == ("orig", "a.example", sig, terms)
+    assert signed_terms(line, max_terms=10) == terms  # what the trends agent reads
     index = StoryIndex()
     out = Article.from_json(with_story(signed.article, index.assign_signature(signed.article_id, signed.source,
                                                                              signed.signature)))
@@ -133,6 +135,7 @@ def test_a_signed_line_of_the_earlier_format_is_still_read():
     signed = parse_signed(line, max_terms=10)
     assert (signed.article_id, signed.source, signed.signature) == ("orig", "a.example", sig)
     assert signed.terms == ["keyword:political prisoners", "entity:Leopoldo López", "topic:politics"]
+    assert signed_terms(line, max_terms=10) == signed.terms
     out = Article.from_json(with_story(signed.article, Assignment("st-1", False, 3)))
     assert (out.enrichment.story_id, out.enrichment.story_first, out.enrichment.story_sources) == ("st-1", False, 3)
     assert out.title == art.title
@@ -169,6 +172,9 @@ GOOD_RECORD = signature_to_record(sig_of(FIXTURE_TITLE, FIXTURE_BODY))
 def test_malformed_signed_messages_are_permanent_errors(value):
     with pytest.raises(PermanentError):
         parse_signed(value, max_terms=10)
+    if b"\t" not in value or b'"values": "00"' not in value:  # the trends agent reads no signature
+        with pytest.raises(PermanentError):
+            signed_terms(value, max_terms=10)
 
 
 def test_a_new_story_is_one_journal_write_and_its_first_article_is_restored():
