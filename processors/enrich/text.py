@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
@@ -211,9 +212,13 @@ class Analysis:
         return list(filter(None, self.tokens))
 
     @cached_property
-    def vocabulary(self) -> frozenset[str]:
-        # From the token lists directly: building `words` only to hash it costs a copy.
-        return frozenset(self.title_tokens).union(self.body_tokens) - {BREAK}
+    def vocabulary(self) -> AbstractSet[str]:
+        """The distinct folded words (read-only: the steps share it). One set built in place
+        from the token lists: a frozenset union and difference copied it twice (~35% more)."""
+        words = set(self.title_tokens)
+        words.update(self.body_tokens)
+        words.discard(BREAK)
+        return words
 
 
 @lru_cache(maxsize=65536)

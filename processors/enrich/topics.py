@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, NamedTuple
@@ -183,7 +184,7 @@ class Lexicon:
             phrase = _Phrase(tuple(term_words), frozenset(term_words[1:]), entry)
             phrases.setdefault(term_words[0], []).append(phrase)
 
-    def words_in(self, vocabulary: frozenset[str]) -> frozenset[str]:
+    def words_in(self, vocabulary: AbstractSet[str]) -> frozenset[str]:
         """The term words among an article's distinct words: each looked up in the lexicon once."""
         return self.term_words.intersection(vocabulary)
 
